@@ -1,0 +1,201 @@
+"""ModelCost: the whole-model totals and the per-layer table, with exports.
+
+Units: ``*_macs`` are multiply-adds; ``*_flops`` are floating-point operations
+(one multiply-add = 2 FLOPs); ``*_bytes`` are bytes.  Published papers call
+multiply-adds "FLOPs".  Figures are for the whole batch unless the name ends in
+``_per_sample``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+
+CONVENTIONS = (
+    "A MAC is one multiply-add; a FLOP is one floating-point operation, so a MAC is 2 FLOPs "
+    "(papers call MACs 'FLOPs'). forward_flops = 2 x MACs of products and convolutions + "
+    "elementwise work (bias, normalisation, activations, pooling, merges, softmax) at XLA's "
+    "per-element count, a transcendental counted as 1. Convolution MACs include taps on zero "
+    "padding. backward_flops = input gradients (skipped where nothing upstream needs one) + "
+    "weight gradients (skipped for frozen layers): 2 x MACs each for products with a weight. "
+    "training_flops = forward + backward + optimizer update. Activation memory: what layers "
+    "taking part in the backward pass keep for it, in their compute dtype."
+)
+
+TOTAL_FIELDS = (
+    "params",
+    "trainable_params",
+    "non_trainable_params",
+    "forward_macs",
+    "forward_flops",
+    "backward_flops",
+    "optimizer_flops",
+    "training_flops",
+    "weight_bytes",
+    "gradient_bytes",
+    "optimizer_bytes",
+    "activation_bytes",
+    "training_bytes",
+)
+
+PER_SAMPLE_FIELDS = ("forward_macs", "forward_flops", "backward_flops", "training_flops", "activation_bytes")
+
+
+@dataclasses.dataclass
+class ModelCost:
+    """What a model costs for one batch of ``batch_size`` samples."""
+
+    model_name: str
+    batch_size: int
+    dtype_policy: str
+    optimizer: str
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    forward_macs: int
+    forward_flops: int
+    backward_flops: int
+    optimizer_flops: int
+    training_flops: int
+    weight_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    activation_bytes: int
+    layers: pd.DataFrame
+    unsupported: dict[str, int]
+
+    @property
+    def training_bytes(self) -> int:
+        """Weights + gradients + optimizer state + activations, in bytes."""
+        return self.weight_bytes + self.gradient_bytes + self.optimizer_bytes + self.activation_bytes
+
+    @property
+    def forward_macs_per_sample(self) -> float:
+        return self.forward_macs / self.batch_size
+
+    @property
+    def forward_flops_per_sample(self) -> float:
+        return self.forward_flops / self.batch_size
+
+    @property
+    def backward_flops_per_sample(self) -> float:
+        return self.backward_flops / self.batch_size
+
+    @property
+    def training_flops_per_sample(self) -> float:
+        return self.training_flops / self.batch_size
+
+    @property
+    def activation_bytes_per_sample(self) -> float:
+        return self.activation_bytes / self.batch_size
+
+    def per_sample(self) -> dict[str, float]:
+        """The batch-proportional totals divided by the batch size."""
+        return {f"{name}_per_sample": getattr(self, name) / self.batch_size for name in PER_SAMPLE_FIELDS}
+
+    def to_dict(self) -> dict:
+        """Totals, per-sample figures, conventions, unsupported layers and the layer rows."""
+        result = {
+            "model": self.model_name,
+            "batch_size": self.batch_size,
+            "dtype_policy": self.dtype_policy,
+            "optimizer": self.optimizer,
+        }
+        result.update({name: int(getattr(self, name)) for name in TOTAL_FIELDS})
+        result.update(self.per_sample())
+        result["unsupported"] = dict(self.unsupported)
+        result["conventions"] = CONVENTIONS
+        result["layers"] = json.loads(self.layers.to_json(orient="records"))
+        return result
+
+    def to_json(self, path=None, indent: int = 2) -> str | None:
+        """``to_dict()`` as JSON text, or written to ``path``."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        return _write_or_return(text, path)
+
+    def to_csv(self, path=None) -> str | None:
+        """The per-layer table as CSV text, or written to ``path``."""
+        return _write_or_return(self.layers.to_csv(index=False), path)
+
+    def to_markdown(self, max_rows: int | None = None) -> str:
+        """A totals list and the per-layer table in Markdown."""
+        lines = [f"**{self.model_name}**, batch {self.batch_size}, {self.dtype_policy}, optimizer {self.optimizer}", ""]
+        lines += ["| quantity | whole batch | per sample |", "| --- | ---: | ---: |"]
+        for name in TOTAL_FIELDS:
+            value = getattr(self, name)
+            per = format_count(value / self.batch_size) if name in PER_SAMPLE_FIELDS else ""
+            lines.append(f"| {name} | {format_count(value)} | {per} |")
+        lines += ["", _markdown_table(self.layers, max_rows)]
+        if self.unsupported:
+            listed = ", ".join(f"{name} x{count}" for name, count in sorted(self.unsupported.items()))
+            lines += ["", f"Not counted (cost 0): {listed}"]
+        return "\n".join(lines)
+
+    def summary(self, max_rows: int | None = 40) -> str:
+        """A plain-text table for the terminal, like ``model.summary()``."""
+        shown = self.layers if max_rows is None else self.layers.head(max_rows)
+        columns = ["name", "type", "output_shape", "params", "forward_macs", "training_flops", "activation_bytes"]
+        text = shown[columns].to_string(index=False, formatters=_FORMATTERS)
+        totals = (
+            f"params {self.params:,} | forward {format_count(self.forward_macs)}MAC = "
+            f"{format_count(self.forward_flops)}FLOP | training step {format_count(self.training_flops)}FLOP | "
+            f"memory {format_bytes(self.training_bytes)} (weights {format_bytes(self.weight_bytes)}, "
+            f"activations {format_bytes(self.activation_bytes)}) | batch {self.batch_size}"
+        )
+        more = "" if max_rows is None or len(self.layers) <= max_rows else f"\n... {len(self.layers) - max_rows} more rows"
+        return f"{text}{more}\n{totals}"
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def format_count(value: float) -> str:
+    """1234567 -> '1.23 M'."""
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.4g} "
+
+
+def format_bytes(value: float) -> str:
+    """Bytes in binary units: 1536 -> '1.5 KiB'."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{int(value)} B"
+
+
+_FORMATTERS = {
+    "forward_macs": format_count,
+    "training_flops": format_count,
+    "activation_bytes": format_bytes,
+    "params": "{:,}".format,
+}
+
+
+def _markdown_table(frame: pd.DataFrame, max_rows: int | None) -> str:
+    shown = frame if max_rows is None else frame.head(max_rows)
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    if max_rows is not None and len(frame) > max_rows:
+        rows.append(f"| ... {len(frame) - max_rows} more rows |" + " |" * (len(shown.columns) - 1))
+    return "\n".join([header, rule, *rows])
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def _write_or_return(text: str, path):
+    if path is None:
+        return text
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return None

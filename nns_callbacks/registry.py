@@ -1,0 +1,186 @@
+"""One registry of cost rules: a rule per layer type, registered by a decorator.
+
+Units: a MAC is one multiply-add; a FLOP is one floating-point operation, so
+one MAC is 2 FLOPs.  A rule returns a :class:`LayerCost` for one call of a
+layer, for the whole batch that call sees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from typing import Callable
+
+__all__ = ["LayerCost", "LayerCall", "register_cost_rule", "rule_for", "matmul_cost"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerCost:
+    """Cost of one layer call.
+
+    ``macs`` are multiply-adds of matrix products and convolutions (2 FLOPs each);
+    ``elementwise_flops`` are all other forward FLOPs.  The backward pass is split
+    into ``input_grad_flops`` (skipped where nothing upstream needs a gradient),
+    ``weight_grad_flops`` (skipped for frozen layers) and ``internal_grad_flops``
+    (back-propagation inside the layer that either of them needs: activation
+    derivatives, attention scores, recurrent steps).  ``saved_elements`` is
+    the number of activation elements kept for the backward pass (``None``: the
+    outputs).
+    """
+
+    macs: int = 0
+    elementwise_flops: int = 0
+    input_grad_flops: int = 0
+    weight_grad_flops: int = 0
+    internal_grad_flops: int = 0
+    saved_elements: int | None = None
+
+    @property
+    def forward_flops(self) -> int:
+        """FLOPs of the forward pass: 2 x MACs + elementwise FLOPs."""
+        return 2 * self.macs + self.elementwise_flops
+
+    def __add__(self, other: LayerCost) -> LayerCost:
+        saved = None
+        if self.saved_elements is not None or other.saved_elements is not None:
+            saved = (self.saved_elements or 0) + (other.saved_elements or 0)
+        return LayerCost(
+            self.macs + other.macs,
+            self.elementwise_flops + other.elementwise_flops,
+            self.input_grad_flops + other.input_grad_flops,
+            self.weight_grad_flops + other.weight_grad_flops,
+            self.internal_grad_flops + other.internal_grad_flops,
+            saved,
+        )
+
+    def scaled(self, factor: int) -> LayerCost:
+        """The cost of ``factor`` repetitions of this call (RNN time steps)."""
+        saved = None if self.saved_elements is None else self.saved_elements * factor
+        return LayerCost(
+            self.macs * factor,
+            self.elementwise_flops * factor,
+            self.input_grad_flops * factor,
+            self.weight_grad_flops * factor,
+            self.internal_grad_flops * factor,
+            saved,
+        )
+
+
+def matmul_cost(macs: int, weight_macs: int | None = None, elementwise: int = 0) -> LayerCost:
+    """Products and elementwise work: backward costs 2 FLOPs per MAC per operand gradient.
+
+    ``weight_macs`` are the MACs whose second operand is a weight (default: all of
+    them): their backward is one input-gradient product and one weight-gradient
+    product.  The other MACs multiply two activations (attention scores) and
+    need a gradient product for each operand.  Elementwise work costs as much
+    backward as forward.
+    """
+    weight_macs = macs if weight_macs is None else weight_macs
+    activation_macs = macs - weight_macs
+    return LayerCost(
+        macs=macs,
+        elementwise_flops=elementwise,
+        input_grad_flops=2 * weight_macs,
+        weight_grad_flops=2 * weight_macs,
+        internal_grad_flops=4 * activation_macs + elementwise,
+    )
+
+
+def elementwise_cost(flops: int, saved_elements: int | None = None) -> LayerCost:
+    """Elementwise work only; its backward costs as much as its forward."""
+    return LayerCost(elementwise_flops=flops, input_grad_flops=flops, saved_elements=saved_elements)
+
+
+FREE = LayerCost(saved_elements=0)
+"""A layer that only moves or views data: no FLOPs, nothing extra kept."""
+
+
+def _shape_of(x) -> tuple[int, ...]:
+    return tuple(int(d) if d is not None else None for d in x.shape)
+
+
+@dataclasses.dataclass
+class LayerCall:
+    """One call of a layer: the layer, its call arguments and the output shapes."""
+
+    layer: object
+    args: tuple
+    kwargs: dict
+    output_shapes: list[tuple[int, ...]]
+    input_shapes: list[tuple[int, ...]]
+
+    def argument(self, name: str, default=None):
+        """The call argument ``name`` as bound to the layer's ``call`` signature."""
+        try:
+            bound = inspect.signature(self.layer.call).bind(*self.args, **self.kwargs)
+        except TypeError:
+            return default
+        return bound.arguments.get(name, default)
+
+    def shape_of(self, name: str) -> tuple[int, ...] | None:
+        """The shape of the tensor passed as call argument ``name``, or ``None``."""
+        value = self.argument(name)
+        return None if value is None or not hasattr(value, "shape") else _shape_of(value)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.input_shapes[0]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.output_shapes[0]
+
+    @property
+    def output_elements(self) -> int:
+        return sum(math.prod(s) for s in self.output_shapes)
+
+    @property
+    def input_elements(self) -> int:
+        return sum(math.prod(s) for s in self.input_shapes)
+
+
+Rule = Callable[[object, LayerCall], LayerCost]
+
+_RULES: dict[type, Rule] = {}
+
+
+def register_cost_rule(*layer_types: type, replace: bool = False):
+    """Register the decorated ``rule(layer, call) -> LayerCost`` for ``layer_types``.
+
+    Subclasses inherit their nearest registered ancestor's rule.  Registering a
+    type twice raises ``ValueError`` unless ``replace=True``.
+    """
+    if not layer_types:
+        raise ValueError("register_cost_rule needs at least one layer type")
+    for layer_type in layer_types:
+        if not isinstance(layer_type, type):
+            raise ValueError(f"register_cost_rule takes classes, got {layer_type!r}")
+
+    def decorator(rule: Rule) -> Rule:
+        if not callable(rule):
+            raise ValueError(f"a cost rule must be callable, got {rule!r}")
+        for layer_type in layer_types:
+            if layer_type in _RULES and not replace:
+                raise ValueError(
+                    f"a cost rule for {layer_type.__name__} is already registered "
+                    f"({_RULES[layer_type].__name__}); pass replace=True to override it"
+                )
+            _RULES[layer_type] = rule
+        return rule
+
+    return decorator
+
+
+def rule_for(layer) -> Rule | None:
+    """The rule registered for ``type(layer)`` or its nearest ancestor, else ``None``."""
+    for cls in type(layer).__mro__:
+        rule = _RULES.get(cls)
+        if rule is not None:
+            return rule
+    return None
+
+
+def registered_types() -> list[type]:
+    """All layer types that have a rule of their own."""
+    return list(_RULES)

@@ -1,0 +1,56 @@
+"""Wrappers: TimeDistributed around any layer, Bidirectional in every merge mode, others."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from ..registry import LayerCall, LayerCost, register_cost_rule, rule_for
+from .recurrent import rnn
+
+
+def inner_call(layer, input_shape: tuple[int, ...]) -> LayerCall:
+    """A call of ``layer`` on one tensor of ``input_shape``, its output shape from Keras."""
+    output_shape = layer.compute_output_shape(input_shape)
+    spec = keras.KerasTensor(input_shape)
+    outputs = output_shape if isinstance(output_shape, list) else [output_shape]
+    return LayerCall(layer, (spec,), {}, [tuple(s) for s in outputs], [tuple(input_shape)])
+
+
+def inner_cost(layer, input_shape: tuple[int, ...]) -> LayerCost:
+    """The cost of ``layer`` on ``input_shape``; a layer without a rule is reported."""
+    rule = rule_for(layer)
+    if rule is None:
+        from ..walk import report_unsupported
+
+        report_unsupported(type(layer).__name__)
+        return LayerCost()
+    return rule(layer, inner_call(layer, input_shape))
+
+
+@register_cost_rule(keras.layers.TimeDistributed)
+def time_distributed(layer, call: LayerCall) -> LayerCost:
+    """The inner layer on all batch x time slices at once."""
+    batch, steps, *rest = call.input_shape
+    return inner_cost(layer.layer, (batch * steps, *rest))
+
+
+_MERGE_FLOPS = {"concat": 0, "sum": 1, "mul": 1, "ave": 2, None: 0}
+"""FLOPs per output element of merging the two directions."""
+
+
+@register_cost_rule(keras.layers.Bidirectional)
+def bidirectional(layer, call: LayerCall) -> LayerCost:
+    """Forward and backward RNN, then the merge: concat 0, sum/mul 1, ave 2 FLOPs per element."""
+    forward = rnn(layer.forward_layer, call)
+    backward = rnn(layer.backward_layer, call)
+    merged = _MERGE_FLOPS.get(layer.merge_mode, 0) * math.prod(call.output_shape)
+    merge = LayerCost(elementwise_flops=merged, input_grad_flops=merged, saved_elements=0)
+    return forward + backward + merge
+
+
+@register_cost_rule(keras.layers.Wrapper)
+def wrapper(layer, call: LayerCall) -> LayerCost:
+    """Other wrappers (SpectralNormalization): the wrapped layer's cost."""
+    return inner_cost(layer.layer, call.input_shape)
