@@ -1,0 +1,19 @@
+"""Runs tests/jax_backend under the JAX backend, in a subprocess: Keras picks its backend once per process."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).parent
+
+
+def test_jax_backend_suite():
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    command = [sys.executable, "-m", "pytest", str(HERE / "jax_backend"), "-q", "-p", "no:cacheprovider"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=HERE.parent)
+    print(result.stdout[-20000:], result.stderr[-5000:])
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
