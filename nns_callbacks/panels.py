@@ -1,0 +1,71 @@
+"""What the cost panels in TensorBoard show: scalars, Markdown text, the chart, the layout."""
+
+from __future__ import annotations
+
+from .cost import CONVENTIONS, ModelCost, format_count
+
+THROUGHPUT_TAGS = ("samples_per_sec", "flops_per_sec", "mfu")
+"""Keys in Keras ``logs`` and suffixes of the ``batch_`` / ``epoch_`` tags."""
+
+
+def cost_scalars(cost: ModelCost, peak=None) -> dict[str, float]:
+    """Scalar tags of the cost model: FLOPs, MACs and bytes named by unit."""
+    scalars = {
+        "cost/params": cost.params,
+        "cost/trainable_params": cost.trainable_params,
+        "cost/batch_size": cost.batch_size,
+        "cost/forward_macs_per_sample": cost.forward_macs_per_sample,
+        "cost/forward_flops_per_sample": cost.forward_flops_per_sample,
+        "cost/training_flops_per_sample": cost.training_flops_per_sample,
+        "cost/forward_flops_per_step": cost.forward_flops,
+        "cost/training_flops_per_step": cost.training_flops,
+        "cost/memory/weight_bytes": cost.weight_bytes,
+        "cost/memory/gradient_bytes": cost.gradient_bytes,
+        "cost/memory/optimizer_bytes": cost.optimizer_bytes,
+        "cost/memory/activation_bytes": cost.activation_bytes,
+        "cost/memory/training_bytes": cost.training_bytes,
+    }
+    if peak is not None:
+        scalars["cost/peak_flops_per_sec"] = peak.flops_per_sec
+    return scalars
+
+
+def notes_markdown(cost: ModelCost, peak=None) -> str:
+    """Conventions, the peak behind MFU and what was not counted, in Markdown."""
+    lines = ["**Conventions.** " + CONVENTIONS, ""]
+    if peak is None:
+        lines.append("**Peak.** Unknown: MFU is left out. Pass `NNSCallback(peak_flops=...)` or `'measure'`.")
+    else:
+        lines.append(
+            f"**Peak.** {format_count(peak.flops_per_sec)}FLOP/s over {peak.devices} device(s) "
+            f"({peak.device}, {peak.precision}); source: {peak.source}."
+        )
+    if cost.unsupported:
+        listed = ", ".join(f"`{name}` x{count}" for name, count in sorted(cost.unsupported.items()))
+        lines += ["", f"**Not counted (cost 0):** {listed}."]
+    return "\n".join(lines)
+
+
+def custom_scalars_layout():
+    """A Custom Scalars layout grouping throughput and memory charts."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    def chart(title: str, regex: str):
+        return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[regex]))
+
+    throughput = layout_pb2.Category(
+        title="nns_callbacks: throughput",
+        chart=[
+            chart("samples/s", r"(batch|epoch)_samples_per_sec"),
+            chart("achieved FLOP/s", r"(batch|epoch)_flops_per_sec"),
+            chart("MFU (achieved / peak FLOP/s)", r"(batch|epoch)_mfu"),
+        ],
+    )
+    cost = layout_pb2.Category(
+        title="nns_callbacks: cost",
+        chart=[
+            chart("memory (bytes)", r"cost/memory/.*"),
+            chart("FLOPs per sample", r"cost/.*_per_sample"),
+        ],
+    )
+    return layout_pb2.Layout(category=[throughput, cost])
