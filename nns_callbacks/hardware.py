@@ -437,9 +437,9 @@ def _device_count(names: list[str], replicas: int) -> int:
 
 def _warn_unknown(names: list[str], precision: str, warn) -> None:
     """Warn once that MFU is left out and how to supply a peak."""
-    where = f"device {names[0]!r}" if names else "CPU only (no accelerator found)"
+    where = f"device {names[0]!r} at {precision}" if names else "a CPU (no accelerator found)"
     warn(
-        f"MFU is left out: no datasheet peak FLOP/s for {where} at {precision}. "
+        f"nns_callbacks: MFU is left out: no datasheet peak FLOP/s for {where}. "
         f"Pass peak_flops=<dense FLOP/s per device> (e.g. peak_flops=312e12) or "
         f"peak_flops='measure' to time a matmul on this device."
     )

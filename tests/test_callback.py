@@ -1,0 +1,274 @@
+"""NNSCallback under the TensorFlow backend: arguments, fake-clock timing, event files read back."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from nns_callbacks import NNSCallback
+from nns_callbacks.callback import BatchPlan
+from tests.events import read_events
+
+# Dense(4) on 8 features, SGD without momentum (2 FLOPs per parameter update, no state):
+# forward per sample 2*8*4 MACs-as-FLOPs + 4 bias = 68; backward: weight gradient 2*8*4 + 4 bias = 68,
+# no input gradient (first layer); update 2 * 36 parameters per step.
+FORWARD_PER_SAMPLE = 2 * 8 * 4 + 4
+
+
+def training_per_sample(batch):
+    return (batch * (FORWARD_PER_SAMPLE + 68) + 2 * 36) / batch
+
+
+class TickClock:
+    """A clock that moves on by one second at every reading."""
+
+    def __init__(self, start=0.0):
+        self.now = start
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+def dense_model(steps_per_execution=1):
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
+    return model
+
+
+def data(n):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 8), dtype=np.float32), rng.random((n, 4), dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"update_freq": 0}, "update_freq"),
+        ({"update_freq": "batch"}, "update_freq"),
+        ({"update_freq": True}, "update_freq"),
+        ({"peak_flops": -1}, "peak_flops"),
+        ({"peak_flops": "fast"}, "peak_flops"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"top_layers": 0}, "top_layers"),
+    ],
+)
+def test_wrong_arguments_raise_at_construction(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        NNSCallback(log_dir=str(tmp_path), **kwargs)
+
+
+def test_unwritable_log_dir_is_an_error_before_training(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match="cannot be written"):
+        NNSCallback(log_dir=str(blocker / "logs"))
+
+
+@pytest.mark.parametrize(
+    ("plan", "steps", "samples"),
+    [(BatchPlan(32, 4, 4), 3, 96), (BatchPlan(32, 4, 4), 4, 100), (BatchPlan(32), 4, 128), (BatchPlan(32, 4), 4, 128)],
+)
+def test_batch_plan_counts_the_smaller_last_batch(plan, steps, samples):
+    assert plan.samples(steps) == samples
+
+
+def test_windows_from_direct_hook_calls_with_a_fake_clock(tmp_path):
+    clock = TickClock()
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, batch_size=16, clock=clock)
+    callback.set_model(dense_model())
+    callback.set_params({"epochs": 1, "steps": 5, "verbose": 0})
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    batch_logs = []
+    for batch in range(5):  # batch ends at t = 1, 2, 3, 4, 5; the first opens the window
+        logs = {"loss": 1.0}
+        callback.on_train_batch_end(batch, logs)
+        batch_logs.append(logs)
+    epoch_logs = {"loss": 1.0}
+    callback.on_epoch_end(0, epoch_logs)
+    callback.on_train_end()
+    per_sample = training_per_sample(16)
+    # edges at steps 3 (32 samples in 2 s) and 5 (32 samples in 2 s): 64 samples in 4 s
+    assert epoch_logs == pytest.approx(
+        {"loss": 1.0, "samples_per_sec": 16.0, "flops_per_sec": 16.0 * per_sample, "mfu": 16.0 * per_sample / 1000}
+    )
+    assert [sorted(logs) for logs in batch_logs[:2]] == [["loss"], ["loss"]]
+    assert batch_logs[2]["samples_per_sec"] == 16.0
+    events = read_events(tmp_path)
+    assert events[("train", "batch_samples_per_sec")] == [(3, 16.0), (5, 16.0)]
+    assert events[("train", "epoch_mfu")] == [(0, pytest.approx(16.0 * per_sample / 1000, rel=1e-6))]
+
+
+COST_TAGS = {
+    "cost/params", "cost/trainable_params", "cost/batch_size", "cost/forward_macs_per_sample",
+    "cost/forward_flops_per_sample", "cost/training_flops_per_sample", "cost/forward_flops_per_step",
+    "cost/training_flops_per_step", "cost/memory/weight_bytes", "cost/memory/gradient_bytes",
+    "cost/memory/optimizer_bytes", "cost/memory/activation_bytes", "cost/memory/training_bytes",
+    "cost/peak_flops_per_sec", "cost/layers", "cost/notes", "cost/top_layers", "custom_scalars__config__",
+}
+RATE_TAGS = {"samples_per_sec", "flops_per_sec", "mfu"}
+
+
+def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
+    x, y = data(100)  # 4 steps of 32, the last one 4 samples
+    val = data(40)  # 2 steps: 32, then 8
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
+    history = dense_model().fit(x, y, batch_size=32, epochs=2, validation_data=val, callbacks=[callback], verbose=0)
+    events = read_events(tmp_path)
+    expected = {("train", tag) for tag in COST_TAGS}
+    expected |= {("train", f"{kind}_{tag}") for kind in ("batch", "epoch") for tag in RATE_TAGS}
+    expected |= {("validation", f"epoch_{tag}") for tag in RATE_TAGS}
+    assert set(events) == expected
+
+    train = training_per_sample(32)
+    # epoch 0: batch ends t=1..4; window from step 1 (32 samples): step 3 (+64 in 2 s), step 4 (+4 in 1 s)
+    # validation t=5, 6: 8 samples in 1 s; epoch 1 starts t=7: step 2 (+64 in 2 s), step 4 (+36 in 2 s)
+    assert events[("train", "batch_samples_per_sec")] == [(3, 32.0), (4, 4.0), (6, 32.0), (8, 18.0)]
+    assert events[("train", "epoch_samples_per_sec")] == [(0, pytest.approx(68 / 3)), (1, 25.0)]
+    assert events[("train", "epoch_flops_per_sec")] == [
+        (0, pytest.approx(68 / 3 * train, rel=1e-6)), (1, pytest.approx(25.0 * train, rel=1e-6))
+    ]
+    assert events[("validation", "epoch_flops_per_sec")] == [(0, 8.0 * FORWARD_PER_SAMPLE), (1, 8.0 * FORWARD_PER_SAMPLE)]
+    assert history.history["samples_per_sec"] == pytest.approx([68 / 3, 25.0])
+    assert history.history["val_mfu"] == pytest.approx([8.0 * FORWARD_PER_SAMPLE / 1000] * 2)
+
+    assert events[("train", "cost/params")] == [(0, 36.0)]
+    assert events[("train", "cost/training_flops_per_step")] == [(0, pytest.approx(train * 32))]
+    assert events[("train", "cost/peak_flops_per_sec")] == [(0, 1000.0)]
+    assert "| Dense |" in events[("train", "cost/layers")][0][1]
+    assert events[("train", "cost/top_layers")][0][1].startswith(b"\x89PNG")
+
+
+def test_steps_per_execution_counts_every_step(tmp_path):
+    x, y = data(100)
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
+    logs = dense_model(steps_per_execution=2).fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
+    # hooks after steps 2 (t=1, opens) and 4 (t=2): 100 - 64 = 36 samples in 1 s
+    assert read_events(tmp_path)[("train", "batch_samples_per_sec")] == [(4, 36.0)]
+    assert logs.history["samples_per_sec"] == [36.0]
+
+
+def test_fit_again_continues_steps_without_overwriting(tmp_path):
+    x, y = data(128)
+    model = dense_model()
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
+    model.fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
+    events = read_events(tmp_path)
+    assert [step for step, _ in events[("train", "batch_samples_per_sec")]] == [3, 4, 7, 8]
+    assert [step for step, _ in events[("train", "cost/params")]] == [0, 4]
+
+
+@pytest.mark.parametrize("stopper", [keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=0)])
+def test_early_stopping_still_flushes_summaries(tmp_path, stopper):
+    x, y = data(64)
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, clock=TickClock())
+    history = dense_model().fit(x, y, batch_size=16, epochs=10, callbacks=[callback, stopper], verbose=0)
+    assert len(history.epoch) == 2  # the first epoch sets the best loss, the second stops
+    assert len(read_events(tmp_path)[("train", "epoch_samples_per_sec")]) == 2
+
+
+class Interrupt(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_leaves_the_cost_panels_on_disk(tmp_path):
+    x, y = data(128)
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0)
+    with pytest.raises(KeyboardInterrupt):
+        dense_model().fit(x, y, batch_size=16, epochs=1, callbacks=[callback, Interrupt()], verbose=0)
+    assert ("train", "cost/params") in read_events(tmp_path)
+
+
+def sequence_model():
+    inputs = keras.Input((None, 4))
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Dense(6)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1)(pooled))
+    model.compile("sgd", "mse")
+    return model
+
+
+def test_estimation_trouble_is_a_warning_and_training_goes_on():
+    x, y = np.ones((32, 5, 4), "float32"), np.ones((32, 1), "float32")
+    callback = NNSCallback(log_dir=None, peak_flops=1000.0, clock=TickClock())
+    with pytest.warns(UserWarning, match="could not estimate"):
+        history = sequence_model().fit(x, y, batch_size=8, epochs=1, callbacks=[callback], verbose=0)
+    assert "samples_per_sec" in history.history and "flops_per_sec" not in history.history
+
+
+def test_input_shape_lets_variable_length_models_be_costed():
+    x, y = np.ones((32, 5, 4), "float32"), np.ones((32, 1), "float32")
+    callback = NNSCallback(log_dir=None, peak_flops=1000.0, input_shape=(5, 4), clock=TickClock())
+    history = sequence_model().fit(x, y, batch_size=8, epochs=1, callbacks=[callback], verbose=0)
+    assert callback.cost.batch_size == 8 and "flops_per_sec" in history.history
+
+
+def test_unknown_peak_warns_once_and_leaves_mfu_out():
+    x, y = data(64)
+    callback = NNSCallback(log_dir=None, clock=TickClock())
+    model = dense_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=16, epochs=1, callbacks=[callback], verbose=0)
+        history = model.fit(x, y, batch_size=16, epochs=1, callbacks=[callback], verbose=0)
+    assert sum("MFU" in str(w.message) for w in caught) == 1
+    assert "flops_per_sec" in history.history and "mfu" not in history.history
+
+
+def test_log_dir_none_measures_without_writing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x, y = data(64)
+    history = dense_model().fit(x, y, batch_size=16, epochs=1, callbacks=[NNSCallback(log_dir=None)], verbose=0)
+    assert "samples_per_sec" in history.history and list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_and_predict_report_forward_throughput(tmp_path):
+    x, y = data(96)
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, clock=TickClock())
+    model = dense_model()
+    model.evaluate(x, y, batch_size=32, callbacks=[callback], verbose=0)
+    model.predict(x, batch_size=32, callbacks=[callback], verbose=0)
+    events = read_events(tmp_path)
+    # 3 steps of 32, ends at t=1, 2, 3: 64 samples in 2 s, forward FLOPs only
+    assert events[("validation", "evaluation_flops_per_sec")] == [(0, 32.0 * FORWARD_PER_SAMPLE)]
+    assert events[("validation", "prediction_samples_per_sec")] == [(0, 32.0)]
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import json, numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from nns_callbacks import NNSCallback
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        inputs = keras.Input((8,))
+        model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+        model.compile("sgd", "mse")
+    callback = NNSCallback(log_dir=None, peak_flops=1000.0)
+    history = model.fit(np.ones((128, 8), "float32"), np.ones((128, 4), "float32"), batch_size=32,
+                        epochs=1, callbacks=[callback], verbose=0)
+    print(json.dumps({"devices": callback.peak.devices, "peak": callback.peak.flops_per_sec,
+                      "batch": callback.cost.batch_size, "keys": sorted(history.history)}))
+    """
+)
+
+
+def test_mirrored_strategy_uses_global_batch_and_every_replica():
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", MIRRORED], env=env, cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"devices": 2, "peak": 2000.0, "batch": 32, "keys": ["flops_per_sec", "loss", "mfu", "samples_per_sec"]}
