@@ -208,6 +208,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._epoch_steps = 0
         self._val_logs: dict[str, float] = {}
         self._first_epoch_of_fit = True
+        self._chief = True
 
     # Keras hooks: each one line.
     def on_train_begin(self, logs=None):
@@ -243,7 +244,8 @@ class NNSCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self._guard(self._end_training)
 
-    # Implementation.
+    # Implementation. Batch-end hooks may run in a worker thread while JAX trains: they must not
+    # touch ``self.model``, whose property syncs the training state into the model.
     def _guard(self, method, *args):
         """Run a hook body; trouble becomes a warning, never a failed ``fit``."""
         try:
@@ -266,6 +268,7 @@ class NNSCallback(keras.callbacks.Callback):
             return None
 
     def _resolve_peak(self):
+        self._chief = _is_chief(self.model)
         if not self._peak_resolved:
             self._peak_resolved = True
             compute_dtype = self.model.dtype_policy.compute_dtype
@@ -383,7 +386,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._write_logs(run, prefix, rates.as_logs(), step)
 
     def _write_logs(self, run: str, prefix: str, values: dict, step: int):
-        if self._writers is None or not _is_chief(self.model):
+        if self._writers is None or not self._chief:
             return
         for name, value in values.items():
             if value is not None and math.isfinite(value):
@@ -394,7 +397,7 @@ class NNSCallback(keras.callbacks.Callback):
             return
         if self.print_summary:
             print(self.cost.summary())
-        if self._writers is None or not _is_chief(self.model):
+        if self._writers is None or not self._chief:
             return
         step = self._step_offset
         for tag, value in panels.cost_scalars(self.cost, self.peak).items():
