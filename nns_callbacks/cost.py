@@ -153,18 +153,25 @@ class ModelCost:
 
 def format_count(value: float) -> str:
     """1234567 -> '1.23 M'."""
+    rounded = float(f"{value:.3g}")  # 999999 -> 1e6: '1 M', not '1e+03 k'
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
+        if abs(rounded) >= scale:
+            return f"{_three_digits(rounded / scale)} {unit}"
     return f"{value:.4g} "
 
 
 def format_bytes(value: float) -> str:
-    """Bytes in binary units: 1536 -> '1.5 KiB'."""
+    """Bytes in binary units: 1536 -> '1.5 KiB', 1034240 -> '1010 KiB'."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
+            return f"{_three_digits(value / scale)} {unit}"
     return f"{int(value)} B"
+
+
+def _three_digits(value: float) -> str:
+    """Three significant digits without an exponent: 1.5, 12.3, 1010."""
+    text = f"{value:.3g}"
+    return f"{value:.0f}" if "e" in text else text
 
 
 _FORMATTERS = {

@@ -8,6 +8,7 @@ import warnings
 import keras
 import numpy as np
 import pandas as pd
+from keras.src import utils
 
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .cost import ModelCost
@@ -44,7 +45,8 @@ def input_specs(model, batch_size: int, input_shape=None):
     if input_shape is not None:
         shapes = _normalise_input_shape(input_shape)
         if not model.built:
-            model.build(_with_batch(shapes, None))
+            _build(model, shapes)
+        _check_given_shapes(model, shapes)
         return _specs_like(model, shapes, batch_size)
     if not model.built:
         raise ValueError(
@@ -84,9 +86,23 @@ def _with_batch(shapes, batch):
     return (batch, *shapes)
 
 
+def _build(model, shapes) -> None:
+    """Build ``model`` for per-sample ``shapes``: its own ``build``, else one symbolic call."""
+    if not utils.is_default(model.build):
+        model.build(_with_batch(shapes, None))
+        return
+    specs = _specs_like(model, shapes, None)
+    try:
+        model(specs)
+    except Exception as error:
+        raise ValueError(
+            f"could not build model {model.name!r} by calling it on inputs of shape {shapes}: {error}"
+        ) from error
+
+
 def _known_input_shapes(model):
     """Per-sample input shapes of a built model; a ``None`` dimension is an error."""
-    inputs = _model_inputs(model)
+    inputs = _input_tensors(model)
     if inputs is None:
         build_shapes = getattr(model, "_build_shapes_dict", None)
         if not build_shapes:
@@ -94,43 +110,84 @@ def _known_input_shapes(model):
                 f"cannot tell the input shape of model {model.name!r}: pass "
                 "estimate(model, input_shape=(...)) with the shape of one sample"
             )
-        shapes = list(build_shapes.values())
-        named = [(f"input {i}", tuple(s)) for i, s in enumerate(shapes)]
+        named = {f"input {i}": tuple(s) for i, s in enumerate(build_shapes.values())}
     else:
-        named = [(getattr(x, "name", f"input {i}"), tuple(x.shape)) for i, x in enumerate(inputs)]
-    for name, shape in named:
-        for axis, size in enumerate(shape[1:], start=1):
-            if size is None:
-                raise ValueError(
-                    f"input {name!r} of model {model.name!r} has unknown size along dimension "
-                    f"{axis} (shape {shape}): pass estimate(model, input_shape=...) with concrete "
-                    "sizes, e.g. the sequence length you train with"
-                )
-    shapes = [s[1:] for _, s in named]
-    if inputs is not None and isinstance(getattr(model, "_inputs_struct", None), dict):
-        return dict(zip(model._inputs_struct, shapes))
+        items = inputs.items() if isinstance(inputs, dict) else ((_input_name(x, i), x) for i, x in enumerate(inputs))
+        named = {name: tuple(x.shape) for name, x in items}
+    for name, shape in named.items():
+        _check_known(model, name, shape)
+    shapes = {name: shape[1:] for name, shape in named.items()}
+    if isinstance(inputs, dict):
+        return shapes
+    shapes = list(shapes.values())
     return shapes[0] if len(shapes) == 1 else shapes
 
 
-def _model_inputs(model):
+def _check_given_shapes(model, shapes) -> None:
+    """``input_shape`` must match the rank and the known sizes of the model's inputs."""
+    inputs = _input_tensors(model)
+    if inputs is None:
+        return
+    if isinstance(inputs, dict) != isinstance(shapes, dict):
+        return  # matched by position or by name inside Keras; nothing to compare here
+    if isinstance(inputs, dict):
+        pairs = [(name, inputs[name], shapes[name]) for name in shapes if name in inputs]
+    else:
+        given = shapes if isinstance(shapes, list) else [shapes]
+        if len(given) != len(inputs):
+            raise ValueError(f"model {model.name!r} takes {len(inputs)} input(s); input_shape gives {len(given)}")
+        pairs = [(_input_name(x, i), x, shape) for i, (x, shape) in enumerate(zip(inputs, given))]
+    for name, tensor, shape in pairs:
+        expected = tuple(tensor.shape)[1:]
+        if len(shape) != len(expected) or any(e is not None and e != g for e, g in zip(expected, shape)):
+            raise ValueError(
+                f"input_shape {shape} does not fit input {name!r} of model {model.name!r}, "
+                f"whose shape is {expected} per sample (None: any size)"
+            )
+
+
+def _check_known(model, name: str, shape: tuple) -> None:
+    for axis, size in enumerate(shape[1:], start=1):
+        if size is None:
+            raise ValueError(
+                f"input {name!r} of model {model.name!r} has unknown size along dimension "
+                f"{axis} (shape {shape}): pass estimate(model, input_shape=...) with concrete "
+                "sizes, e.g. the sequence length you train with"
+            )
+
+
+def _input_name(tensor, index: int) -> str:
+    """The name of the Input layer that made ``tensor``, else the tensor's name."""
+    history = getattr(tensor, "_keras_history", None)
+    operation = getattr(history, "operation", None)
+    return getattr(operation, "name", None) or getattr(tensor, "name", None) or f"input {index}"
+
+
+def _input_tensors(model):
+    """The symbolic inputs of a model: a dict by name for dict inputs, a list, or ``None``."""
+    struct = getattr(model, "_inputs_struct", None)
+    if isinstance(struct, dict):
+        return struct
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
         return None
-    return inputs or None
+    return list(inputs) if inputs else None
 
 
-def _specs_like(model, shapes, batch_size: int):
-    inputs = _model_inputs(model)
-    dtypes = [x.dtype for x in inputs] if inputs else None
+def _specs_like(model, shapes, batch_size):
+    """KerasTensors of ``shapes`` (plus the batch axis) in the dtypes of the model's inputs."""
+    inputs = _input_tensors(model)
 
-    def spec(shape, index):
-        dtype = dtypes[index] if dtypes and index < len(dtypes) else "float32"
+    def spec(shape, key):
+        try:
+            dtype = inputs[key].dtype
+        except (TypeError, KeyError, IndexError):
+            dtype = "float32"
         return keras.KerasTensor((batch_size, *shape), dtype=dtype)
 
     if isinstance(shapes, dict):
-        order = list(getattr(model, "_inputs_struct", shapes))
-        return {name: spec(shapes[name], order.index(name) if name in order else 0) for name in shapes}
+        return {name: spec(shape, name) for name, shape in shapes.items()}
     if isinstance(shapes, list):
         return [spec(s, i) for i, s in enumerate(shapes)]
     return spec(shapes, 0)
@@ -142,13 +199,19 @@ def _leaf_cost(leaf: LeafCall) -> LayerCost | None:
         return None
     try:
         return rule(leaf.layer, leaf.call)
-    except Exception as error:  # a broken rule must not stop training
+    except Exception as error:  # noqa: BLE001  (a broken rule must not stop training)
         warnings.warn(
             f"nns_callbacks: cost rule {rule.__name__} failed on {leaf.path} "
-            f"({type(leaf.layer).__name__}): {error!r}; counted as 0",
-            stacklevel=4,
+            f"({type_name(leaf.layer)}): {error!r}; counted as 0",
+            stacklevel=5,
         )
         return None
+
+
+def type_name(layer) -> str:
+    """The class name of a layer; ``ops.<Name>`` for a keras op node of a Functional graph."""
+    name = type(layer).__name__
+    return name if isinstance(layer, keras.layers.Layer) else f"ops.{name}"
 
 
 def _itemsize(dtype) -> int:
@@ -194,8 +257,9 @@ def _layer_rows(walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
     rows = []
     for leaf in walk.leaves:
         cost = _leaf_cost(leaf)
-        if cost is None:
-            unsupported[type(leaf.layer).__name__] += 1
+        counted = cost is not None
+        if not counted:
+            unsupported[type_name(leaf.layer)] += 1
             cost = LayerCost(saved_elements=0)
         params, trainable, weight_bytes = _weights_params(_new_weights(leaf.layer, seen))
         backward = _backward(leaf, cost)
@@ -203,7 +267,7 @@ def _layer_rows(walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
         rows.append(
             {
                 "name": leaf.path,
-                "type": type(leaf.layer).__name__,
+                "type": type_name(leaf.layer),
                 "call": leaf.call_index,
                 "output_shape": str(shapes[0][1:] if len(shapes) == 1 else [s[1:] for s in shapes]),
                 "params": params,
@@ -214,7 +278,7 @@ def _layer_rows(walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
                 "training_flops": cost.forward_flops + backward + update_flops * trainable,
                 "weight_bytes": weight_bytes,
                 "activation_bytes": _saved_bytes(leaf, cost),
-                "counted": rule_for(leaf.layer) is not None,
+                "counted": counted,
             }
         )
     rows += _unattributed_rows(walk, seen, update_flops)
@@ -269,8 +333,7 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
     frame = _frame(rows)
     _warn_unsupported(walk.unsupported)
     params, trainable, weight_bytes = _weights_params(model.weights)
-    variable_bytes = _itemsize(getattr(model, "variable_dtype", None) or keras.config.floatx())
-    optimizer_bytes = _optimizer_bytes(optimizer, opt_cost, trainable, variable_bytes)
+    trainable_bytes = _trainable_bytes(model.weights)
     forward_flops = int(frame["forward_flops"].sum())
     backward_flops = int(frame["backward_flops"].sum())
     optimizer_flops = opt_cost.update_flops * trainable
@@ -288,17 +351,17 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
         optimizer_flops=optimizer_flops,
         training_flops=forward_flops + backward_flops + optimizer_flops,
         weight_bytes=weight_bytes,
-        gradient_bytes=trainable * variable_bytes,
-        optimizer_bytes=optimizer_bytes,
+        gradient_bytes=trainable_bytes,
+        optimizer_bytes=int(opt_cost.slots * trainable_bytes),
         activation_bytes=int(frame["activation_bytes"].sum()),
         layers=frame,
         unsupported=dict(walk.unsupported),
     )
 
 
-def _optimizer_bytes(optimizer, opt_cost, trainable: int, variable_bytes: int) -> int:
-    """Slots x trainable parameters x variable bytes (an optimizer's step counters aside)."""
-    return int(opt_cost.slots * trainable * variable_bytes)
+def _trainable_bytes(weights) -> int:
+    """Bytes of the trainable weights: what their gradients, and each optimizer slot (step counters aside), take."""
+    return sum(math.prod(w.shape) * _itemsize(w.dtype) for w in weights if w.trainable)
 
 
 def _policy_name(model) -> str:

@@ -69,17 +69,25 @@ def resolve_optimizer(model, optimizer):
     return optimizer
 
 
+def _entry(optimizer):
+    """The table entry of the optimizer's class or of its nearest listed ancestor (a subclass of Adam is Adam)."""
+    for cls in type(optimizer).__mro__:
+        if cls.__name__ in _TABLE:
+            return _TABLE[cls.__name__]
+    return None
+
+
 def optimizer_cost(optimizer) -> OptimizerCost:
     """State slots and update FLOPs of ``optimizer``; an unknown one warns and counts 0."""
     if optimizer is None:
         return OptimizerCost("none", 0, 0)
     name = type(optimizer).__name__
-    entry = _TABLE.get(name)
+    entry = _entry(optimizer)
     if entry is None:
         warnings.warn(
             f"nns_callbacks: no cost entry for optimizer {name}; its state and update are "
             "left out (counted as 0) of the training figures",
-            stacklevel=3,
+            stacklevel=4,
         )
         return OptimizerCost(name, 0, 0, known=False)
     slots, flops = entry(optimizer)

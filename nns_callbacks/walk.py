@@ -70,6 +70,7 @@ class ModelWalk:
         self._keepalive: list = []
         self._calls: collections.Counter = collections.Counter()
         self._prefix: list[str] = []
+        self._context_grad: list[bool] = []
         self._suppress = 0
 
     def run(self, model, inputs) -> None:
@@ -95,11 +96,16 @@ class ModelWalk:
         return self._leaf(layer, prefix, args, kwargs, self._output_spec)
 
     def _needs_grad(self, args, kwargs) -> bool:
-        return any(self._requires_grad.get(id(x), False) for x in _tensors((args, kwargs)))
+        """Whether a gradient must flow into these arguments; unseen tensors inherit the enclosing call's."""
+        default = self._context_grad[-1] if self._context_grad else False
+        return any(self._requires_grad.get(id(x), default) for x in _tensors((args, kwargs)))
 
-    def _mark(self, layer, outputs, needs_grad: bool) -> None:
+    def _mark(self, layer, outputs, needs_grad: bool, keep: bool = False) -> None:
+        """Record whether ``outputs`` need a gradient; ``keep``: leave tensors already recorded."""
         requires = needs_grad or bool(getattr(layer, "trainable_weights", None))
         for x in _tensors(outputs):
+            if keep and id(x) in self._requires_grad:
+                continue
             self._requires_grad[id(x)] = requires
             self._keepalive.append(x)
 
@@ -121,13 +127,18 @@ class ModelWalk:
 
     def _expand(self, layer, prefix, args, kwargs, walk):
         needs_grad = self._needs_grad(args, kwargs)
-        outputs = walk(layer, prefix + layer.name + "/", args, kwargs)
-        self._mark(layer, outputs, needs_grad)
+        self._context_grad.append(needs_grad)
+        try:
+            outputs = walk(layer, prefix + layer.name + "/", args, kwargs)
+        finally:
+            self._context_grad.pop()
+        self._mark(layer, outputs, needs_grad, keep=True)
         return outputs
 
     @staticmethod
     def _output_spec(layer, args, kwargs):
-        if isinstance(layer, Layer) and any(isinstance(x, keras.KerasTensor) for x in _tensors(args)):
+        """Outputs of one call; on symbolic inputs without adding a node to the model's graph."""
+        if any(isinstance(x, keras.KerasTensor) for x in _tensors((args, kwargs))):
             return layer.compute_output_spec(*args, **kwargs)
         if isinstance(layer, Layer):
             return _ORIGINAL_CALL(layer, *args, **kwargs)

@@ -1,0 +1,579 @@
+"""Tests for estimate(): the model walk, errors, warnings, batch scaling, exports and conventions."""
+
+import importlib
+import io
+import json
+import warnings
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from nns_callbacks import ModelCost, estimate, register_cost_rule
+from nns_callbacks.cost import PER_SAMPLE_FIELDS, TOTAL_FIELDS, format_bytes, format_count
+
+estimate_module = importlib.import_module("nns_callbacks.estimate")  # the package's `estimate` is the function
+
+
+@pytest.fixture
+def fresh_warnings():
+    """Forget which unsupported types were already warned about, and restore the set afterwards."""
+    saved = set(estimate_module._warned_unsupported)
+    estimate_module._warned_unsupported.clear()
+    yield
+    estimate_module._warned_unsupported.clear()
+    estimate_module._warned_unsupported.update(saved)
+
+
+def rows(cost: ModelCost) -> dict:
+    """name -> row dict (first call of each name)."""
+    return {r["name"]: r for r in reversed(cost.layers.to_dict("records"))}
+
+
+def mlp(widths=(16, 8, 4), name="mlp"):
+    x = keras.Input((widths[0],))
+    y = x
+    for i, w in enumerate(widths[1:]):
+        y = keras.layers.Dense(w, name=f"d{i}")(y)
+    return keras.Model(x, y, name=name)
+
+
+# Nested models
+
+
+def test_functional_and_sequential_nested_in_functional():
+    enc_in = keras.Input((16,))
+    encoder = keras.Model(enc_in, keras.layers.Dense(8, name="dense_1")(enc_in), name="encoder")
+    head = keras.Sequential([keras.layers.Dense(4, name="dense_2"), keras.layers.ReLU(name="act")], name="head")
+    x = keras.Input((16,))
+    model = keras.Model(x, keras.layers.Dense(2, name="out")(head(encoder(x))))
+    cost = estimate(model)
+    assert list(cost.layers["name"]) == ["encoder/dense_1", "head/dense_2", "head/act", "out"]
+    assert cost.forward_macs == 16 * 8 + 8 * 4 + 4 * 2  # 168
+    assert cost.params == model.count_params() == (16 * 8 + 8) + (8 * 4 + 4) + (4 * 2 + 2)  # 182
+    assert cost.layers["params"].sum() == model.count_params()
+    assert rows(cost)["head/dense_2"]["output_shape"] == "(4,)"
+
+
+def test_two_levels_of_nesting_qualify_names_with_every_model():
+    inner_in = keras.Input((6,))
+    inner = keras.Model(inner_in, keras.layers.Dense(3, name="proj")(inner_in), name="inner")
+    mid_in = keras.Input((6,))
+    middle = keras.Model(mid_in, inner(keras.layers.Dense(6, name="pre")(mid_in)), name="middle")
+    x = keras.Input((6,))
+    cost = estimate(keras.Model(x, middle(x)), batch_size=2)
+    assert list(cost.layers["name"]) == ["middle/pre", "middle/inner/proj"]
+    assert cost.forward_macs == 2 * (6 * 6 + 6 * 3)  # 108
+
+
+# Shared layers
+
+
+@pytest.fixture
+def shared_model():
+    a = keras.Input((3, 5), name="short")
+    b = keras.Input((7, 5), name="long")
+    dense = keras.layers.Dense(4, name="shared")
+    return keras.Model([a, b], keras.layers.Concatenate(axis=1, name="cat")([dense(a), dense(b)]))
+
+
+def test_shared_layer_costed_at_every_call_with_its_shapes(shared_model):
+    cost = estimate(shared_model, batch_size=2)
+    calls = cost.layers[cost.layers["name"] == "shared"]
+    assert list(calls["call"]) == [1, 2]
+    assert list(calls["output_shape"]) == ["(3, 4)", "(7, 4)"]
+    assert list(calls["forward_macs"]) == [2 * 3 * 4 * 5, 2 * 7 * 4 * 5]  # 120, 280
+    assert cost.forward_macs == 120 + 280
+
+
+def test_shared_layer_parameters_counted_once(shared_model):
+    cost = estimate(shared_model)
+    calls = cost.layers[cost.layers["name"] == "shared"]
+    assert list(calls["params"]) == [5 * 4 + 4, 0]
+    assert cost.layers["params"].sum() == cost.params == shared_model.count_params() == 24
+
+
+def test_shared_layer_inside_nested_model_and_outside():
+    dense = keras.layers.Dense(5, name="tied")
+    inner_in = keras.Input((5,))
+    inner = keras.Model(inner_in, dense(inner_in), name="inner")
+    x = keras.Input((5,))
+    model = keras.Model(x, dense(inner(x)))
+    cost = estimate(model)
+    assert list(cost.layers["name"]) == ["inner/tied", "tied"]
+    assert list(cost.layers["params"]) == [30, 0]
+    assert cost.forward_macs == 2 * 5 * 5  # 50
+
+
+# Subclassed models and layers
+
+
+class TwoDense(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(8, activation="relu", name="hidden")
+        self.out = keras.layers.Dense(2, name="out")
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+class Residual(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.a = keras.layers.Dense(6, name="a")
+        self.b = keras.layers.Dense(6, name="b")
+
+    def call(self, x):
+        return self.b(self.a(x)) + x
+
+
+class Scaled(keras.Model):
+    """A subclassed model with a weight of its own besides its sublayers."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(3, name="dense")
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(3,), initializer="ones", name="scale")
+
+    def call(self, x):
+        return self.dense(x) * self.scale
+
+
+def test_subclassed_model_built_on_data():
+    model = TwoDense()
+    model(np.zeros((1, 5), "float32"))
+    cost = estimate(model, batch_size=3)
+    assert list(cost.layers["name"]) == ["hidden", "out"]
+    assert cost.forward_macs == 3 * (5 * 8 + 8 * 2)  # 168
+    assert cost.params == cost.layers["params"].sum() == model.count_params() == (5 * 8 + 8) + (8 * 2 + 2)
+
+
+def test_subclassed_model_built_from_input_shape():
+    model = TwoDense()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Keras "build() was called ... unbuilt state" warning
+        cost = estimate(model, input_shape=(5,))
+    assert model.built
+    assert cost.forward_macs == 5 * 8 + 8 * 2  # 56
+    assert cost.params == model.count_params() == 66
+
+
+def test_subclassed_model_with_own_weights_gets_a_row_for_them():
+    model = Scaled()
+    cost = estimate(model, input_shape=(4,))
+    assert cost.params == cost.layers["params"].sum() == model.count_params() == (4 * 3 + 3) + 3
+    own = rows(cost)[f"{model.name} (own weights)"]
+    assert own["params"] == 3
+    assert not own["counted"]
+
+
+def test_subclassed_layer_inside_functional_model():
+    x = keras.Input((6,))
+    model = keras.Model(x, Residual(name="block")(keras.layers.Dense(6, name="pre")(x)))
+    cost = estimate(model)
+    r = rows(cost)
+    assert list(cost.layers["name"]) == ["pre", "block/a", "block/b"]
+    assert cost.forward_macs == 3 * 6 * 6  # 108
+    assert cost.params == model.count_params() == 3 * (6 * 6 + 6)
+    # pre: first after Input, weight gradient only: 2 * 36 + 6 bias = 78
+    assert r["pre"]["backward_flops"] == 78
+    # block/a needs the input gradient for pre: 2 * 36 + 78 = 150
+    assert r["block/a"]["backward_flops"] == 150
+
+
+def test_subclassed_layer_first_after_input_has_no_input_gradient():
+    x = keras.Input((6,))
+    cost = estimate(keras.Model(x, Residual(name="block")(x)))
+    r = rows(cost)
+    assert r["block/a"]["backward_flops"] == 2 * 36 + 6  # 78
+    assert r["block/b"]["backward_flops"] == 2 * 36 + 2 * 36 + 6  # 150
+
+
+class WithSequential(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.body = keras.Sequential([keras.layers.Dense(8, name="h"), keras.layers.ReLU(name="r")], name="body")
+        self.head = keras.layers.Dense(2, name="head")
+
+    def call(self, x):
+        return self.head(self.body(x))
+
+
+def test_sequential_inside_subclassed_model_is_expanded():
+    model = WithSequential()
+    cost = estimate(model, input_shape=(5,), batch_size=2)
+    assert list(cost.layers["name"]) == ["body/h", "body/r", "head"]
+    assert cost.forward_macs == 2 * (5 * 8 + 8 * 2)  # 112
+    assert cost.params == model.count_params() == (5 * 8 + 8) + (8 * 2 + 2)
+
+
+def test_estimate_leaves_the_graph_alone():
+    x = keras.Input((4,))
+    model = keras.Model(x, keras.layers.Dense(2, name="fc")(x) * 3.0)
+    operations = model.operations
+    nodes = [len(op._inbound_nodes) for op in operations]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            estimate(model)
+    assert [len(op._inbound_nodes) for op in operations] == nodes
+
+
+# batch_size
+
+
+def conv_model():
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.Conv2D(4, 3, padding="same", name="conv")(x)
+    y = keras.layers.BatchNormalization(name="bn")(y)
+    y = keras.layers.ReLU(name="relu")(y)
+    y = keras.layers.GlobalAveragePooling2D(name="gap")(y)
+    return keras.Model(x, keras.layers.Dense(3, name="fc")(y))
+
+
+@pytest.mark.parametrize("batch_size", [2, 7, 32])
+def test_batch_size_scales_totals_linearly(batch_size):
+    model = conv_model()
+    one = estimate(model, batch_size=1, optimizer="adam")
+    many = estimate(model, batch_size=batch_size, optimizer="adam")
+    for field in ("forward_macs", "forward_flops", "backward_flops", "activation_bytes"):
+        assert getattr(many, field) == batch_size * getattr(one, field), field
+        assert getattr(many, f"{field}_per_sample") == getattr(one, field), field
+    for field in ("params", "weight_bytes", "gradient_bytes", "optimizer_bytes", "optimizer_flops"):
+        assert getattr(many, field) == getattr(one, field), field
+    assert many.training_flops - many.optimizer_flops == batch_size * (one.training_flops - one.optimizer_flops)
+    assert many.forward_macs == batch_size * (8 * 8 * 4 * 3 * 3 * 3 + 4 * 3)  # conv + fc
+
+
+def test_per_sample_divides_by_batch():
+    cost = estimate(mlp(), batch_size=4)
+    assert cost.per_sample() == {f"{f}_per_sample": getattr(cost, f) / 4 for f in PER_SAMPLE_FIELDS}
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "2", None])
+def test_bad_batch_size_raises(batch_size):
+    with pytest.raises(ValueError, match="batch_size"):
+        estimate(mlp(), batch_size=batch_size)
+
+
+# Errors on input shapes
+
+
+def test_unbuilt_model_without_input_shape_raises():
+    model = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="input_shape"):
+        estimate(model)
+    assert estimate(model, input_shape=(3,)).forward_macs == 3 * 2
+
+
+def test_unbuilt_subclassed_model_without_input_shape_raises():
+    with pytest.raises(ValueError, match="input_shape"):
+        estimate(TwoDense())
+
+
+def variable_length_model(name="tokens"):
+    x = keras.Input((None, 8), name=name)
+    return keras.Model(x, keras.layers.Dense(4)(x))
+
+
+def test_unknown_dimension_names_input_and_axis():
+    with pytest.raises(ValueError) as info:
+        estimate(variable_length_model())
+    message = str(info.value)
+    assert "'tokens'" in message
+    assert "dimension 1" in message
+    assert "input_shape" in message
+
+
+def test_unknown_dimension_of_unnamed_input_names_its_input_layer():
+    model = variable_length_model(name=None)
+    with pytest.raises(ValueError, match="input_layer"):
+        estimate(model)
+
+
+def test_unknown_dimension_resolved_by_input_shape():
+    cost = estimate(variable_length_model(), input_shape=(10, 8), batch_size=2)
+    assert cost.forward_macs == 2 * 10 * 8 * 4  # 640
+    assert cost.layers["output_shape"].iloc[0] == "(10, 4)"
+
+
+@pytest.mark.parametrize("input_shape", [(0, 8), (None, 8), (10, -8), (2.5, 8), "10x8", 10])
+def test_bad_input_shape_raises(input_shape):
+    with pytest.raises(ValueError, match="input_shape"):
+        estimate(variable_length_model(), input_shape=input_shape)
+
+
+def test_dict_inputs_keep_their_shapes_and_dtypes():
+    b = keras.Input((3,), name="b")
+    a = keras.Input((None,), name="a", dtype="int32")
+    embedded = keras.layers.GlobalAveragePooling1D(name="pool")(keras.layers.Embedding(10, 2, name="emb")(a))
+    model = keras.Model({"b": b, "a": a}, keras.layers.Concatenate()([keras.layers.Dense(2, name="fc")(b), embedded]))
+    with pytest.raises(ValueError, match="input 'a'"):
+        estimate(model)
+    cost = estimate(model, input_shape={"a": (7,), "b": (3,)})
+    r = rows(cost)
+    assert r["fc"]["forward_macs"] == 3 * 2  # b has 3 features: not mixed up with a
+    assert r["emb"]["output_shape"] == "(7, 2)"
+    with pytest.raises(ValueError, match="does not fit input 'b'"):
+        estimate(model, input_shape={"a": (7,), "b": (5,)})
+
+
+def test_dict_inputs_of_known_shapes_are_matched_by_name():
+    b = keras.Input((3,), name="b")  # dict order b, a; Keras flattens inputs sorted: a, b
+    a = keras.Input((5,), name="a", dtype="int32")
+    embedded = keras.layers.Flatten(name="flat")(keras.layers.Embedding(10, 2, name="emb")(a))
+    model = keras.Model({"b": b, "a": a}, keras.layers.Concatenate()([keras.layers.Dense(2, name="fc")(b), embedded]))
+    r = rows(estimate(model))
+    assert r["fc"]["forward_macs"] == 3 * 2
+    assert r["emb"]["output_shape"] == "(5, 2)"
+
+
+def test_multiple_inputs_given_as_list():
+    a = keras.Input((None, 4))
+    b = keras.Input((None, 4))
+    dense = keras.layers.Dense(2)
+    model = keras.Model([a, b], keras.layers.Concatenate(axis=1)([dense(a), dense(b)]))
+    cost = estimate(model, input_shape=[(3, 4), (5, 4)])
+    assert cost.forward_macs == (3 + 5) * 4 * 2  # 64
+
+
+# Unsupported layers
+
+
+class Unruled(keras.layers.Layer):
+    """A custom layer with a weight and no cost rule."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.w
+
+
+def unsupported_model():
+    x = keras.Input((4,))
+    y = keras.layers.Lambda(lambda t: t * 2.0, name="double")(x)
+    y = keras.layers.Lambda(lambda t: t + 1.0, name="shift")(y)
+    y = Unruled(name="unruled")(y)
+    return keras.Model(x, keras.layers.Dense(3, name="fc")(y))
+
+
+def test_unsupported_layers_warn_once_per_type(fresh_warnings):
+    model = unsupported_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cost = estimate(model)
+        estimate(model)
+        estimate(unsupported_model())
+    messages = [str(w.message) for w in caught if "no cost rule" in str(w.message)]
+    assert len(messages) == 2
+    assert any("Lambda (2 call(s))" in m for m in messages)
+    assert any("Unruled (1 call(s))" in m for m in messages)
+    assert all(w.filename == __file__ for w in caught)
+    assert cost.unsupported == {"Lambda": 2, "Unruled": 1}
+
+
+def test_unsupported_layers_count_zero_and_are_marked(fresh_warnings):
+    with pytest.warns(UserWarning, match="no cost rule"):
+        cost = estimate(unsupported_model())
+    r = rows(cost)
+    for name in ("double", "shift", "unruled"):
+        assert not r[name]["counted"]
+        assert r[name]["forward_flops"] == r[name]["backward_flops"] == r[name]["activation_bytes"] == 0
+    assert r["fc"]["counted"]
+    assert cost.forward_macs == 4 * 3
+    assert r["unruled"]["params"] == 4  # weights are counted even without a rule
+    assert cost.params == model_params(cost) == 4 + 4 * 3 + 3
+
+
+def model_params(cost):
+    return int(cost.layers["params"].sum())
+
+
+def test_keras_op_nodes_are_labelled_as_ops(fresh_warnings):
+    x = keras.Input((4,))
+    model = keras.Model(x, keras.layers.Dense(2, name="fc")(x) * 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cost = estimate(model)
+    assert list(cost.layers["type"]) == ["Dense", "ops.Multiply"]
+
+
+class Broken(keras.layers.Layer):
+    def call(self, x):
+        return x
+
+
+@register_cost_rule(Broken)
+def _broken_rule(layer, call):
+    raise RuntimeError("boom")
+
+
+def test_failing_rule_warns_and_counts_zero(fresh_warnings):
+    x = keras.Input((4,))
+    model = keras.Model(x, Broken(name="broken")(x))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cost = estimate(model)
+    assert any("_broken_rule failed on broken" in str(w.message) for w in caught)
+    assert all(w.filename == __file__ for w in caught)
+    assert not rows(cost)["broken"]["counted"]
+    assert cost.unsupported == {"Broken": 1}
+
+
+# Exports
+
+
+@pytest.fixture
+def exported():
+    return estimate(conv_model(), batch_size=2, optimizer="adam")
+
+
+def test_to_dict_fields(exported):
+    data = exported.to_dict()
+    expected = {
+        "params", "trainable_params", "non_trainable_params", "forward_macs", "forward_flops", "backward_flops",
+        "training_flops", "weight_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "training_bytes",
+        "forward_macs_per_sample", "forward_flops_per_sample", "backward_flops_per_sample",
+        "training_flops_per_sample", "activation_bytes_per_sample", "layers", "batch_size", "optimizer",
+    }
+    assert expected <= set(data)
+    for name in TOTAL_FIELDS:
+        assert data[name] == getattr(exported, name)
+    assert data["training_bytes"] == (
+        exported.weight_bytes + exported.gradient_bytes + exported.optimizer_bytes + exported.activation_bytes
+    )
+    assert data["forward_macs_per_sample"] == exported.forward_macs / 2
+    assert [row["name"] for row in data["layers"]] == list(exported.layers["name"])
+    assert data["optimizer"] == "Adam"
+
+
+def test_to_json_round_trips(exported, tmp_path):
+    assert json.loads(exported.to_json()) == exported.to_dict()
+    path = tmp_path / "cost.json"
+    assert exported.to_json(path) is None
+    assert json.loads(path.read_text()) == exported.to_dict()
+
+
+def test_to_csv_parses_back_to_the_table(exported, tmp_path):
+    parsed = pd.read_csv(io.StringIO(exported.to_csv()))
+    pd.testing.assert_frame_equal(parsed, exported.layers, check_dtype=False)
+    path = tmp_path / "cost.csv"
+    exported.to_csv(path)
+    pd.testing.assert_frame_equal(pd.read_csv(path), exported.layers, check_dtype=False)
+
+
+def test_to_markdown_and_summary(exported):
+    text = exported.to_markdown()
+    assert "| " + " | ".join(exported.layers.columns) + " |" in text
+    for name in TOTAL_FIELDS:
+        assert f"| {name} |" in text
+    assert "| conv | Conv2D |" in text
+    short = exported.to_markdown(max_rows=2)
+    assert "... 3 more rows" in short
+    summary = exported.summary()
+    assert "conv" in summary and "fc" in summary and f"params {exported.params:,}" in summary
+
+
+# Conventions at model level
+
+
+def test_training_flops_is_forward_plus_backward_plus_optimizer():
+    cost = estimate(conv_model(), batch_size=3, optimizer="adam")
+    assert cost.optimizer_flops == 12 * cost.trainable_params  # Adam: 12 FLOPs per parameter
+    assert cost.training_flops == cost.forward_flops + cost.backward_flops + cost.optimizer_flops
+    assert cost.training_flops == cost.layers["training_flops"].sum()
+
+
+def two_dense():
+    x = keras.Input((16,))
+    y = keras.layers.Dense(8, name="a")(x)
+    return keras.Model(x, keras.layers.Dense(4, name="b")(y))
+
+
+# a: 16 -> 8, 128 MACs; b: 8 -> 4, 32 MACs.
+A_WEIGHT_GRAD = 2 * 128 + 8  # 264
+B_WEIGHT_GRAD = 2 * 32 + 4  # 68
+B_INPUT_GRAD = 2 * 32  # 64
+
+
+def test_first_layer_after_input_has_no_input_gradient():
+    r = rows(estimate(two_dense()))
+    assert r["a"]["backward_flops"] == A_WEIGHT_GRAD
+    assert r["b"]["backward_flops"] == B_INPUT_GRAD + B_WEIGHT_GRAD
+
+
+@pytest.mark.parametrize(
+    ("frozen", "backward"),
+    [
+        ((), A_WEIGHT_GRAD + B_INPUT_GRAD + B_WEIGHT_GRAD),  # 396
+        (("b",), A_WEIGHT_GRAD + B_INPUT_GRAD),  # b still passes the gradient to a: 328
+        (("a",), B_WEIGHT_GRAD),  # nothing upstream of b needs a gradient: 68
+        (("a", "b"), 0),
+    ],
+)
+def test_frozen_layers_drop_their_weight_gradients(frozen, backward):
+    model = two_dense()
+    for name in frozen:
+        model.get_layer(name).trainable = False
+    cost = estimate(model)
+    assert cost.backward_flops == backward
+    assert cost.trainable_params == sum(p for n, p in (("a", 136), ("b", 36)) if n not in frozen)
+    assert cost.training_flops == cost.forward_flops + backward
+
+
+def test_frozen_nested_model_has_no_backward():
+    enc_in = keras.Input((16,))
+    encoder = keras.Model(enc_in, keras.layers.Dense(8, name="e")(enc_in), name="encoder")
+    encoder.trainable = False
+    x = keras.Input((16,))
+    cost = estimate(keras.Model(x, keras.layers.Dense(4, name="b")(encoder(x))))
+    r = rows(cost)
+    assert r["encoder/e"]["backward_flops"] == 0
+    assert r["b"]["backward_flops"] == B_WEIGHT_GRAD
+    assert cost.trainable_params == 36
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "0 "), (12.5, "12.5 "), (1234, "1.23 k"), (999_999, "1 M"), (3.86e9, "3.86 G"), (2.5e13, "25 T")],
+)
+def test_format_count(value, text):
+    assert format_count(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(5, "5 B"), (1536, "1.5 KiB"), (1010 * 1024, "1010 KiB"), (3 * 2**20, "3 MiB"), (2.5 * 2**30, "2.5 GiB")],
+)
+def test_format_bytes(value, text):
+    assert format_bytes(value) == text
+
+
+@pytest.mark.parametrize("input_shape", [(10, 9), (1, 10, 8), (8,)])
+def test_input_shape_must_fit_the_model_inputs(input_shape):
+    with pytest.raises(ValueError, match="does not fit input 'tokens'"):
+        estimate(variable_length_model(), input_shape=input_shape)
+
+
+def test_input_shape_must_give_every_input():
+    a = keras.Input((None, 4))
+    b = keras.Input((None, 4))
+    model = keras.Model([a, b], keras.layers.Concatenate(axis=1)([a, b]))
+    with pytest.raises(ValueError, match="takes 2 input"):
+        estimate(model, input_shape=(3, 4))
+
+
+def test_nested_model_output_without_weights_upstream_needs_no_gradient():
+    inner_in = keras.Input((4,))
+    passthrough = keras.layers.Reshape((4,), name="same")(inner_in)
+    inner = keras.Model(inner_in, [keras.layers.Dense(4, name="t")(inner_in), passthrough], name="inner")
+    x = keras.Input((4,))
+    trained, plain = inner(x)
+    model = keras.Model(x, keras.layers.Concatenate()([trained, keras.layers.Dense(3, name="after")(plain)]))
+    r = rows(estimate(model))
+    assert r["after"]["backward_flops"] == 2 * 4 * 3 + 3  # weight gradient only: 27
