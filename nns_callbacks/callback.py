@@ -23,7 +23,7 @@ import warnings
 import keras
 
 from . import hardware, panels
-from .estimate import estimate
+from .estimation import estimate
 from .summary_writer import SummaryWriters, check_writable
 from .throughput import Rates, ThroughputMeter
 
@@ -313,16 +313,17 @@ class NNSCallback(keras.callbacks.Callback):
                 self._steps_in_fit += steps - self._epoch_steps
                 self._epoch_steps = steps
             global_step = self._step_offset + self._steps_in_fit
-        if window is not None:
+        if window is not None and self.update_freq != "epoch":
             self._write_rates("train", "batch_", window, global_step)
         if logs is not None:
             logs.update(phase.latest)
 
-    def _begin_phase(self, flops_per_sample) -> _Phase:
+    def _begin_phase(self, flops_per_sample, warm: bool) -> _Phase:
+        """A test or predict pass; the first of each kind warms up (compiles), later ones time from now."""
         plan = _batch_plan(None, self.model) if not self.batch_size else BatchPlan(self.batch_size)
         peak = self._resolve_peak()
         phase = _Phase(flops_per_sample, peak.flops_per_sec if peak else None, plan, self.update_freq)
-        phase.begin_pass(None)
+        phase.begin_pass(None if warm else self._clock())
         return phase
 
     def _forward_flops_per_sample(self):
@@ -334,10 +335,10 @@ class NNSCallback(keras.callbacks.Callback):
     def _begin_test(self):
         if self._in_fit and self._train is not None:
             self._train.meter.pause()
-        self._test = self._begin_phase(self._forward_flops_per_sample())
+        self._test = self._begin_phase(self._forward_flops_per_sample(), warm=self._test is None)
 
     def _begin_predict(self):
-        self._predict = self._begin_phase(self._forward_flops_per_sample())
+        self._predict = self._begin_phase(self._forward_flops_per_sample(), warm=self._predict is None)
 
     def _phase_batch_end(self, phase, batch, logs):
         if phase is None:

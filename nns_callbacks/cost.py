@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 
 CONVENTIONS = (
@@ -193,6 +194,8 @@ def _markdown_table(frame: pd.DataFrame, max_rows: int | None) -> str:
 
 
 def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, int):

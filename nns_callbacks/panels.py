@@ -54,11 +54,19 @@ def custom_scalars_layout():
         return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[regex]))
 
     throughput = layout_pb2.Category(
-        title="nns_callbacks: throughput",
+        title="nns_callbacks: throughput per epoch",
         chart=[
-            chart("samples/s", r"(batch|epoch)_samples_per_sec"),
-            chart("achieved FLOP/s", r"(batch|epoch)_flops_per_sec"),
-            chart("MFU (achieved / peak FLOP/s)", r"(batch|epoch)_mfu"),
+            chart("samples/s", r"epoch_samples_per_sec"),
+            chart("achieved FLOP/s", r"epoch_flops_per_sec"),
+            chart("MFU (achieved / peak FLOP/s)", r"epoch_mfu"),
+        ],
+    )
+    windows = layout_pb2.Category(
+        title="nns_callbacks: throughput per window (x: training step)",
+        chart=[
+            chart("samples/s", r"batch_samples_per_sec"),
+            chart("achieved FLOP/s", r"batch_flops_per_sec"),
+            chart("MFU (achieved / peak FLOP/s)", r"batch_mfu"),
         ],
     )
     cost = layout_pb2.Category(
@@ -68,4 +76,4 @@ def custom_scalars_layout():
             chart("FLOPs per sample", r"cost/.*_per_sample"),
         ],
     )
-    return layout_pb2.Layout(category=[throughput, cost])
+    return layout_pb2.Layout(category=[throughput, windows, cost])

@@ -143,6 +143,15 @@ class LayerCall:
 Rule = Callable[[object, LayerCall], LayerCost]
 
 _RULES: dict[type, Rule] = {}
+_builtins_loaded = False
+
+
+def _load_builtin_rules() -> None:
+    """Register the built-in rules first, so that user rules replace them and not the reverse."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        from . import rules  # noqa: F401
 
 
 def register_cost_rule(*layer_types: type, replace: bool = False):
@@ -158,6 +167,7 @@ def register_cost_rule(*layer_types: type, replace: bool = False):
             raise ValueError(f"register_cost_rule takes classes, got {layer_type!r}")
 
     def decorator(rule: Rule) -> Rule:
+        _load_builtin_rules()
         if not callable(rule):
             raise ValueError(f"a cost rule must be callable, got {rule!r}")
         for layer_type in layer_types:
@@ -174,6 +184,7 @@ def register_cost_rule(*layer_types: type, replace: bool = False):
 
 def rule_for(layer) -> Rule | None:
     """The rule registered for ``type(layer)`` or its nearest ancestor, else ``None``."""
+    _load_builtin_rules()
     for cls in type(layer).__mro__:
         rule = _RULES.get(cls)
         if rule is not None:
@@ -183,4 +194,5 @@ def rule_for(layer) -> Rule | None:
 
 def registered_types() -> list[type]:
     """All layer types that have a rule of their own."""
+    _load_builtin_rules()
     return list(_RULES)

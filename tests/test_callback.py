@@ -131,15 +131,16 @@ def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
 
     train = training_per_sample(32)
     # epoch 0: batch ends t=1..4; window from step 1 (32 samples): step 3 (+64 in 2 s), step 4 (+4 in 1 s)
-    # validation t=5, 6: 8 samples in 1 s; epoch 1 starts t=7: step 2 (+64 in 2 s), step 4 (+36 in 2 s)
+    # validation t=5, 6: 8 samples in 1 s; epoch 1 starts t=7: step 2 (+64 in 2 s), step 4 (+36 in 2 s);
+    # the second validation needs no warm-up: it starts at t=12 and ends at t=14, 40 samples in 2 s
     assert events[("train", "batch_samples_per_sec")] == [(3, 32.0), (4, 4.0), (6, 32.0), (8, 18.0)]
     assert events[("train", "epoch_samples_per_sec")] == [(0, pytest.approx(68 / 3)), (1, 25.0)]
     assert events[("train", "epoch_flops_per_sec")] == [
         (0, pytest.approx(68 / 3 * train, rel=1e-6)), (1, pytest.approx(25.0 * train, rel=1e-6))
     ]
-    assert events[("validation", "epoch_flops_per_sec")] == [(0, 8.0 * FORWARD_PER_SAMPLE), (1, 8.0 * FORWARD_PER_SAMPLE)]
+    assert events[("validation", "epoch_flops_per_sec")] == [(0, 8.0 * FORWARD_PER_SAMPLE), (1, 20.0 * FORWARD_PER_SAMPLE)]
     assert history.history["samples_per_sec"] == pytest.approx([68 / 3, 25.0])
-    assert history.history["val_mfu"] == pytest.approx([8.0 * FORWARD_PER_SAMPLE / 1000] * 2)
+    assert history.history["val_mfu"] == pytest.approx([8.0 * FORWARD_PER_SAMPLE / 1000, 20.0 * FORWARD_PER_SAMPLE / 1000])
 
     assert events[("train", "cost/params")] == [(0, 36.0)]
     assert events[("train", "cost/training_flops_per_step")] == [(0, pytest.approx(train * 32))]

@@ -13,7 +13,7 @@ import pytest
 from nns_callbacks import ModelCost, estimate, register_cost_rule
 from nns_callbacks.cost import PER_SAMPLE_FIELDS, TOTAL_FIELDS, format_bytes, format_count
 
-estimate_module = importlib.import_module("nns_callbacks.estimate")  # the package's `estimate` is the function
+estimate_module = importlib.import_module("nns_callbacks.estimation")
 
 
 @pytest.fixture

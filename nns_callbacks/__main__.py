@@ -1,0 +1,5 @@
+"""``python -m nns_callbacks``: the ``nns-summary`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

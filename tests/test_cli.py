@@ -1,0 +1,216 @@
+"""``nns-summary``: outputs parse and match the published counts; every error is one line, no traceback."""
+
+import io
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
+
+import keras
+import pandas as pd
+import pytest
+
+from nns_callbacks import estimate
+from nns_callbacks.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PREFIX = "nns-summary: error: "
+# What TensorFlow's C++ runtime prints while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says.
+NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} \d\d:\d\d:\d\d)")
+
+
+def run_cli(capsys, *args):
+    """(exit status, stdout, stderr) of ``main(args)`` in this process."""
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def tiny_model():
+    inputs = keras.Input((8,), name="features")
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(hidden), name="tiny")
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    path = tmp_path / "tiny.keras"
+    tiny_model().save(path)
+    return path
+
+
+def test_resnet50_json_matches_published_counts(capsys):
+    status, out, err = run_cli(capsys, "ResNet50", "--format", "json")
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["params"] == 25_636_712
+    assert report["forward_macs"] == pytest.approx(3.86e9, rel=0.01)
+    assert report["forward_flops"] > 2 * report["forward_macs"] * 0.99
+    assert report["batch_size"] == 1
+    assert {"forward_macs", "training_flops", "activation_bytes", "layers", "conventions"} <= set(report)
+
+
+def test_name_is_case_insensitive_and_batch_scales_totals(capsys):
+    status, out, _ = run_cli(capsys, "mobilenet_v2", "--format", "json", "--batch-size", "4", "--optimizer", "adam")
+    assert status == 0
+    report = json.loads(out)
+    assert report["params"] == 3_538_984
+    assert report["forward_macs_per_sample"] == pytest.approx(0.300e9, rel=0.01)
+    assert report["forward_macs"] == 4 * report["forward_macs_per_sample"]
+    assert report["optimizer"] == "Adam"
+    assert report["optimizer_bytes"] == 2 * 4 * report["trainable_params"]
+
+
+def test_csv_parses_with_pandas(capsys):
+    status, out, _ = run_cli(capsys, "MobileNetV2", "--format", "csv", "--input-shape", "96,96,3")
+    assert status == 0
+    layers = pd.read_csv(io.StringIO(out))
+    assert {"name", "type", "params", "forward_macs", "training_flops"} <= set(layers.columns)
+    assert layers["params"].sum() == 3_538_984  # global pooling: the weights do not depend on the image size
+
+
+def test_markdown_has_totals_and_a_layer_table(capsys):
+    status, out, _ = run_cli(capsys, "MobileNetV2", "--format", "markdown", "--max-rows", "5")
+    assert status == 0
+    assert "| quantity | whole batch | per sample |" in out
+    table = [line for line in out.splitlines() if line.startswith("| name | type |")]
+    assert len(table) == 1
+    assert "more rows" in out
+
+
+def test_table_is_the_default(capsys):
+    status, out, _ = run_cli(capsys, "MobileNetV2", "--max-rows", "3")
+    assert status == 0
+    assert out.startswith("keras.applications.MobileNetV2 (weights=None): batch 1, float32")
+    assert "params 3,538,984" in out
+    assert "what papers call 'FLOPs'" in out
+
+
+def test_help_shows_usage_and_exits_0(capsys):
+    status, out, _ = run_cli(capsys, "--help")
+    assert status == 0
+    assert out.startswith("usage: nns-summary") and "--input-shape" in out
+    assert "1 MAC = 2 FLOPs" in " ".join(out.split())
+
+
+def test_list_names_applications(capsys):
+    status, out, _ = run_cli(capsys, "--list")
+    assert status == 0
+    assert {"ResNet50", "MobileNetV2", "EfficientNetB0"} <= set(out.split())
+
+
+def test_saved_model_round_trip(capsys, saved_model):
+    expected = estimate(tiny_model())
+    status, out, err = run_cli(capsys, str(saved_model), "--format", "json")
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["params"] == expected.params == 8 * 16 + 16 + 16 * 3 + 3
+    assert report["forward_macs"] == expected.forward_macs == 8 * 16 + 16 * 3
+    assert report["optimizer"] == "Adam"  # the compiled one, saved with the model
+
+
+def test_saved_model_with_dtype_policy_and_batch(capsys, saved_model):
+    reports = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        status, out, err = run_cli(
+            capsys, str(saved_model), "--format", "json", "--dtype-policy", policy, "--batch-size", "8"
+        )
+        assert status == 0, err
+        reports[policy] = json.loads(out)
+    half, full = reports["mixed_bfloat16"], reports["float32"]
+    assert half["dtype_policy"] == "mixed_bfloat16"
+    assert half["activation_bytes"] * 2 == full["activation_bytes"] > 0  # bfloat16 activations: 2 bytes
+    assert half["weight_bytes"] == full["weight_bytes"]  # mixed precision keeps float32 weights
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is put back
+
+
+def test_unbuilt_saved_model_takes_input_shape(capsys, tmp_path):
+    path = tmp_path / "seq.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # saving a model that is not built yet is the point
+        keras.Sequential([keras.layers.Embedding(50, 8), keras.layers.LSTM(4)]).save(path)
+    status, _, err = run_cli(capsys, str(path))
+    assert status == 1 and "--input-shape" in err
+    status, out, err = run_cli(capsys, str(path), "--input-shape", "20", "--format", "json")
+    assert status == 0, err
+    assert json.loads(out)["layers"][0]["output_shape"] == "(20, 8)"
+
+
+def _corrupt(tmp_path):
+    path = tmp_path / "corrupt.keras"
+    path.write_bytes(b"not a zip archive")
+    return [str(path)]
+
+
+def _zip_without_config(tmp_path):
+    path = tmp_path / "empty.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    return [str(path)]
+
+
+def _saved(tmp_path):
+    path = tmp_path / "tiny.keras"
+    tiny_model().save(path)
+    return str(path)
+
+
+ERROR_CASES = [
+    pytest.param(lambda tmp: ["resnt50"], 1, "did you mean ResNet50", id="unknown-name"),
+    pytest.param(lambda tmp: ["ResNet50", "--input-shape", "10,10,3"], 1, "32x32", id="shape-too-small"),
+    pytest.param(lambda tmp: ["ResNet50", "--input-shape", "abc"], 2, "invalid shape", id="malformed-shape"),
+    pytest.param(lambda tmp: ["ResNet50", "--input-shape", "224,0,3"], 2, "invalid shape", id="zero-in-shape"),
+    pytest.param(lambda tmp: ["ResNet50", "--batch-size", "0"], 2, "positive integer", id="zero-batch"),
+    pytest.param(lambda tmp: ["ResNet50", "--batch-size", "-4"], 2, "positive integer", id="negative-batch"),
+    pytest.param(lambda tmp: ["ResNet50", "--batch-size", "two"], 2, "not an integer", id="text-batch"),
+    pytest.param(lambda tmp: ["ResNet50", "--format", "xml"], 2, "invalid choice", id="bad-format"),
+    pytest.param(lambda tmp: ["ResNet50", "--max-rows", "-1"], 2, "--max-rows", id="negative-max-rows"),
+    pytest.param(lambda tmp: [], 2, "MODEL", id="no-model"),
+    pytest.param(lambda tmp: ["ResNet50", "--optimizer", "nope"], 1, "unknown optimizer", id="unknown-optimizer"),
+    pytest.param(lambda tmp: ["ResNet50", "--dtype-policy", "nope"], 1, "unknown dtype policy", id="bad-policy"),
+    pytest.param(lambda tmp: [str(tmp / "missing.keras")], 1, "no such file", id="missing-file"),
+    pytest.param(lambda tmp: [str(tmp)], 1, "is a directory", id="directory"),
+    pytest.param(_corrupt, 1, "cannot load", id="corrupt-file"),
+    pytest.param(_zip_without_config, 1, "cannot load", id="zip-without-model"),
+    pytest.param(lambda tmp: [_saved(tmp), "--input-shape", "10"], 1, "does not fit", id="shape-mismatch-file"),
+]
+
+
+@pytest.mark.parametrize(("make_args", "status", "message"), ERROR_CASES)
+def test_errors_are_one_line_without_traceback(capsys, tmp_path, make_args, status, message):
+    code, out, err = run_cli(capsys, *make_args(tmp_path))
+    assert code == status
+    assert out == ""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(PREFIX)
+    assert message in lines[0]
+
+
+def _command():
+    """The installed console script when there is one, else ``python -m nns_callbacks``."""
+    script = shutil.which("nns-summary", path=os.path.dirname(sys.executable))
+    return [script] if script else [sys.executable, "-m", "nns_callbacks"]
+
+
+def test_command_line_bad_name_is_one_line_without_traceback():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    done = subprocess.run(
+        [*_command(), "resnet5O"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    ours = [line for line in done.stderr.splitlines() if not NATIVE_LOG.match(line)]
+    assert len(ours) == 1, done.stderr
+    assert ours[0].startswith(f"{PREFIX}'resnet5O' is neither a keras.applications model")
+    assert "did you mean ResNet50" in ours[0]
