@@ -20,7 +20,7 @@ _EXPORTS = {
     "LayerCost": "registry",
     "register_cost_rule": "registry",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "estimate", "register_cost_rule"]
 
 
 def __getattr__(name):

@@ -5,7 +5,8 @@ logs that it has already converted to Python numbers, which waits for that
 step to finish: on the TensorFlow backend in the training loop, on JAX in a
 worker thread when every callback is ``async_safe`` (this one is).  So the time
 at which a hook runs is the time its step had finished, and a window's rate is
-the samples between two hooks divided by the time between them.  Warm-up (the
+the samples between two hooks divided by the time between them (hooks that run late
+or out of order are handled in ``throughput``).  Warm-up (the
 first call of each ``fit``, ``evaluate`` or ``predict``, which traces and
 compiles) opens the first window and is never counted, and validation time is
 left out of training throughput.
@@ -45,40 +46,47 @@ class BatchPlan:
 
 
 class _Phase:
-    """Step counting and windows of one mode (train, test or predict)."""
+    """Marks and windows of one pass of one mode (a training epoch, an evaluation, a prediction)."""
 
     def __init__(self, flops_per_sample, peak_flops, plan: BatchPlan | None, update_freq):
         self.meter = ThroughputMeter(flops_per_sample, peak_flops)
         self.plan = plan
         self.update_freq = update_freq
-        self.last_edge = 0
+        self.last_edge: int | None = None
         self.latest: dict[str, float] = {}
         self.lock = threading.Lock()
 
     def begin_pass(self, time_now: float | None) -> None:
-        """A new pass over the data (an epoch); ``time_now`` opens a window unless warming up."""
-        self.meter.pause()
-        self.last_edge = 0
-        if time_now is not None:
-            self.meter.start(0, 0, time_now)
+        """A new pass; ``time_now`` starts it at 0 steps, ``None`` lets its first finished step start it (warm-up)."""
+        with self.lock:
+            self.meter.reset()
+            self.last_edge = None
+            if time_now is not None:
+                self.meter.start(0, 0, time_now)
+                self.last_edge = 0
 
     def batch_end(self, steps: int, time_now: float, last_step: bool) -> Rates | None:
-        """Count a finished batch; the window's rates when an edge closes one."""
+        """Mark a finished batch; the window's rates when this batch closes one."""
         if self.plan is None:
             return None
         with self.lock:
-            if not self.meter.started:
-                self.meter.start(steps, self.plan.samples(steps), time_now)
+            self.meter.mark(steps, self.plan.samples(steps), time_now)
+            if self.last_edge is None:
                 self.last_edge = steps
                 return None
             due = self.update_freq != "epoch" and steps - self.last_edge >= self.update_freq
             if steps <= self.last_edge or not (due or last_step):
                 return None
+            window = self.meter.between(self.last_edge, steps)
             self.last_edge = steps
-            window = self.meter.edge(steps, self.plan.samples(steps), time_now)
             if window is not None:
                 self.latest = window.as_logs()
             return window
+
+    def total(self) -> Rates | None:
+        """Rates over the whole pass."""
+        with self.lock:
+            return self.meter.total()
 
 
 def _caller_epoch_iterator():
@@ -110,7 +118,7 @@ def _batch_plan(batch_size_arg, model) -> BatchPlan | None:
 def _safe(getter):
     try:
         return getter()
-    except Exception:
+    except Exception:  # noqa: BLE001  (any failure means "unknown here")
         return None
 
 
@@ -250,7 +258,7 @@ class NNSCallback(keras.callbacks.Callback):
         """Run a hook body; trouble becomes a warning, never a failed ``fit``."""
         try:
             method(*args)
-        except Exception as error:  # measuring must never break training
+        except Exception as error:  # noqa: BLE001  (measuring must never break training)
             warnings.warn(f"nns_callbacks: {method.__name__} failed: {error!r}; training goes on", stacklevel=3)
 
     def _estimate(self, plan: BatchPlan | None):
@@ -259,7 +267,7 @@ class NNSCallback(keras.callbacks.Callback):
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 return estimate(self.model, batch_size=batch, input_shape=self.input_shape)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001  (estimation trouble is a warning during fit)
             warnings.warn(
                 f"nns_callbacks: could not estimate the model's cost ({error}); samples/s are still "
                 "measured, FLOP/s and MFU are left out",
@@ -298,7 +306,6 @@ class NNSCallback(keras.callbacks.Callback):
         warm = self._first_epoch_of_fit
         self._first_epoch_of_fit = False
         self._epoch_steps = 0
-        self._train.meter.reset()
         self._train.begin_pass(None if warm else self._clock())
         self._val_logs = {}
 
@@ -333,8 +340,6 @@ class NNSCallback(keras.callbacks.Callback):
         return self.cost.forward_flops_per_sample if self.cost else None
 
     def _begin_test(self):
-        if self._in_fit and self._train is not None:
-            self._train.meter.pause()
         self._test = self._begin_phase(self._forward_flops_per_sample(), warm=self._test is None)
 
     def _begin_predict(self):
@@ -349,7 +354,7 @@ class NNSCallback(keras.callbacks.Callback):
             logs.update(phase.latest)
 
     def _end_test(self):
-        total = self._test.meter.total() if self._test else None
+        total = self._test.total() if self._test else None
         if total is None:
             return
         if self._in_fit:
@@ -359,13 +364,13 @@ class NNSCallback(keras.callbacks.Callback):
             self._flush()
 
     def _end_predict(self):
-        total = self._predict.meter.total() if self._predict else None
+        total = self._predict.total() if self._predict else None
         if total is not None:
             self._write_rates("validation", "prediction_", total, self._step_offset + self._steps_in_fit)
             self._flush()
 
     def _end_epoch(self, epoch, logs):
-        total = self._train.meter.total() if self._train else None
+        total = self._train.total() if self._train else None
         if total is not None:
             if logs is not None:
                 logs.update(total.as_logs())

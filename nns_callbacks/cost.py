@@ -126,8 +126,9 @@ class ModelCost:
         lines += ["| quantity | whole batch | per sample |", "| --- | ---: | ---: |"]
         for name in TOTAL_FIELDS:
             value = getattr(self, name)
-            per = format_count(value / self.batch_size) if name in PER_SAMPLE_FIELDS else ""
-            lines.append(f"| {name} | {format_count(value)} | {per} |")
+            fmt = format_bytes if name.endswith("_bytes") else format_count
+            per = fmt(value / self.batch_size) if name in PER_SAMPLE_FIELDS else ""
+            lines.append(f"| {name} | {fmt(value)} | {per} |")
         lines += ["", _markdown_table(self.layers, max_rows)]
         if self.unsupported:
             listed = ", ".join(f"{name} x{count}" for name, count in sorted(self.unsupported.items()))

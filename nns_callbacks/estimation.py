@@ -13,7 +13,7 @@ from keras.src import utils
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .cost import ModelCost
 from .optimizers import optimizer_cost, resolve_optimizer
-from .registry import LayerCost, rule_for
+from .registry import LayerCost, collecting_unsupported, rule_for
 from .walk import LeafCall, ModelWalk
 
 _warned_unsupported: set[str] = set()
@@ -193,9 +193,14 @@ def _specs_like(model, shapes, batch_size):
     return spec(shapes, 0)
 
 
-def _leaf_cost(leaf: LeafCall) -> LayerCost | None:
+_RULE_FAILED = " (rule failed)"
+
+
+def _leaf_cost(leaf: LeafCall, unsupported) -> LayerCost | None:
+    """The rule's cost of one call; ``None`` (and an ``unsupported`` entry) when there is none."""
     rule = rule_for(leaf.layer)
     if rule is None:
+        unsupported[type_name(leaf.layer)] += 1
         return None
     try:
         return rule(leaf.layer, leaf.call)
@@ -205,6 +210,7 @@ def _leaf_cost(leaf: LeafCall) -> LayerCost | None:
             f"({type_name(leaf.layer)}): {error!r}; counted as 0",
             stacklevel=5,
         )
+        unsupported[type_name(leaf.layer) + _RULE_FAILED] += 1
         return None
 
 
@@ -230,6 +236,8 @@ def _saved_bytes(leaf: LeafCall, cost: LayerCost) -> int:
     trains = bool(getattr(leaf.layer, "trainable_weights", None)) and getattr(leaf.layer, "trainable", True)
     if not (trains or leaf.needs_input_grad):
         return 0
+    if cost.saved_elements is None and any(None in shape for shape in leaf.call.output_shapes):
+        return 0  # an output size Keras can't tell: nothing to count
     saved = leaf.call.output_elements if cost.saved_elements is None else cost.saved_elements
     dtype = getattr(leaf.layer, "compute_dtype", None) or keras.config.floatx()
     return saved * _itemsize(dtype)
@@ -256,10 +264,10 @@ def _layer_rows(walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
     seen: set[int] = set()
     rows = []
     for leaf in walk.leaves:
-        cost = _leaf_cost(leaf)
+        with collecting_unsupported(unsupported):
+            cost = _leaf_cost(leaf, unsupported)
         counted = cost is not None
         if not counted:
-            unsupported[type_name(leaf.layer)] += 1
             cost = LayerCost(saved_elements=0)
         params, trainable, weight_bytes = _weights_params(_new_weights(leaf.layer, seen))
         backward = _backward(leaf, cost)
@@ -371,7 +379,7 @@ def _policy_name(model) -> str:
 
 def _warn_unsupported(unsupported) -> None:
     for name, count in unsupported.items():
-        if name in _warned_unsupported:
+        if name in _warned_unsupported or name.endswith(_RULE_FAILED):
             continue
         _warned_unsupported.add(name)
         warnings.warn(

@@ -53,27 +53,23 @@ def custom_scalars_layout():
     def chart(title: str, regex: str):
         return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[regex]))
 
-    throughput = layout_pb2.Category(
-        title="nns_callbacks: throughput per epoch",
-        chart=[
-            chart("samples/s", r"epoch_samples_per_sec"),
-            chart("achieved FLOP/s", r"epoch_flops_per_sec"),
-            chart("MFU (achieved / peak FLOP/s)", r"epoch_mfu"),
-        ],
-    )
-    windows = layout_pb2.Category(
-        title="nns_callbacks: throughput per window (x: training step)",
-        chart=[
-            chart("samples/s", r"batch_samples_per_sec"),
-            chart("achieved FLOP/s", r"batch_flops_per_sec"),
-            chart("MFU (achieved / peak FLOP/s)", r"batch_mfu"),
-        ],
-    )
+    def rate_charts(title: str, prefix: str):
+        return layout_pb2.Category(
+            title=title,
+            chart=[
+                chart("samples/s", prefix + "samples_per_sec"),
+                chart("achieved FLOP/s", prefix + "flops_per_sec"),
+                chart("MFU (achieved / peak FLOP/s)", prefix + "mfu"),
+            ],
+        )
+
+    throughput = rate_charts("nns_callbacks: throughput per epoch", "epoch_")
+    windows = rate_charts("nns_callbacks: throughput per window (x: training step)", "batch_")
     cost = layout_pb2.Category(
         title="nns_callbacks: cost",
         chart=[
             chart("memory (bytes)", r"cost/memory/.*"),
-            chart("FLOPs per sample", r"cost/.*_per_sample"),
+            chart("FLOPs per sample", r"cost/.*flops_per_sample"),
         ],
     )
     return layout_pb2.Layout(category=[throughput, windows, cost])

@@ -7,12 +7,15 @@ layer, for the whole batch that call sees.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import contextvars
 import dataclasses
 import inspect
 import math
-from typing import Callable
+from collections.abc import Callable
 
-__all__ = ["LayerCost", "LayerCall", "register_cost_rule", "rule_for", "matmul_cost"]
+__all__ = ["LayerCall", "LayerCost", "matmul_cost", "register_cost_rule", "report_unsupported", "rule_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +145,27 @@ class LayerCall:
 
 Rule = Callable[[object, LayerCall], LayerCost]
 
+_UNSUPPORTED: contextvars.ContextVar[collections.Counter | None] = contextvars.ContextVar(
+    "nns_unsupported", default=None
+)
+
+
+def report_unsupported(what: str) -> None:
+    """Count ``what`` (a layer type, a cell, an activation) as not costed in the estimate under way."""
+    counter = _UNSUPPORTED.get()
+    if counter is not None:
+        counter[what] += 1
+
+
+@contextlib.contextmanager
+def collecting_unsupported(counter: collections.Counter):
+    """Send ``report_unsupported`` calls made in this block to ``counter``."""
+    token = _UNSUPPORTED.set(counter)
+    try:
+        yield counter
+    finally:
+        _UNSUPPORTED.reset(token)
+
 _RULES: dict[type, Rule] = {}
 _builtins_loaded = False
 
@@ -164,12 +188,12 @@ def register_cost_rule(*layer_types: type, replace: bool = False):
         raise ValueError("register_cost_rule needs at least one layer type")
     for layer_type in layer_types:
         if not isinstance(layer_type, type):
-            raise ValueError(f"register_cost_rule takes classes, got {layer_type!r}")
+            raise TypeError(f"register_cost_rule takes classes, got {layer_type!r}")
 
     def decorator(rule: Rule) -> Rule:
         _load_builtin_rules()
         if not callable(rule):
-            raise ValueError(f"a cost rule must be callable, got {rule!r}")
+            raise TypeError(f"a cost rule must be callable, got {rule!r}")
         for layer_type in layer_types:
             if layer_type in _RULES and not replace:
                 raise ValueError(

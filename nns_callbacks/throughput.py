@@ -1,9 +1,13 @@
-"""Throughput over measurement windows, free of any framework.
+"""Throughput from timed marks, free of any framework.
 
-A window runs between two *edges*: moments at which the device has finished
-every step counted so far (the callback takes them where Keras has already
-synchronised a step's results).  Rates divide a window's work by its wall time;
-steps before the first edge (tracing, compilation) are never counted.
+A *mark* says that ``steps`` steps holding ``samples`` samples had finished by
+wall-clock ``time``.  The callback takes one in every batch-end hook, where
+Keras has already waited for that step; on JAX those hooks run in worker
+threads and may arrive out of order, so marks are kept by step, and a mark's
+time is taken as the earliest time at which it *or any later step* was seen
+finished.  Rates divide the samples between two marks by the time between
+them; nothing before the first mark (or ``start``) is counted, so warm-up
+(tracing, compilation) stays out.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import dataclasses
 
 
 @dataclasses.dataclass(frozen=True)
-class Edge:
-    """Cumulative ``steps`` and ``samples`` finished at wall-clock ``time`` (seconds)."""
+class Mark:
+    """``steps`` steps and ``samples`` samples had finished by ``time`` (seconds)."""
 
     steps: int
     samples: int
@@ -22,7 +26,7 @@ class Edge:
 
 @dataclasses.dataclass(frozen=True)
 class Rates:
-    """Rates of one or more windows: FLOP/s and MFU in FLOPs, not MACs."""
+    """Rates over a span of marks: FLOP/s and MFU in FLOPs, not MACs."""
 
     steps: int
     samples: int
@@ -52,13 +56,7 @@ def rates(steps: int, samples: int, seconds: float, flops_per_sample, peak_flops
 
 
 class ThroughputMeter:
-    """Windows between edges, and the running total of the windows since ``reset``.
-
-    ``start`` opens a segment (after warm-up, or after a pause such as
-    validation); every ``edge`` closes the window since the previous edge;
-    ``pause`` ends the segment so that the time until the next ``start`` is not
-    counted.
-    """
+    """Marks of one pass over the data (an epoch, an evaluation), and the rates between them."""
 
     def __init__(self, flops_per_sample: float | None = None, peak_flops: float | None = None):
         self.flops_per_sample = flops_per_sample
@@ -66,44 +64,50 @@ class ThroughputMeter:
         self.reset()
 
     def reset(self) -> None:
-        """Forget all windows and the open segment."""
-        self._last: Edge | None = None
-        self._steps = 0
-        self._samples = 0
-        self._seconds = 0.0
+        """Forget every mark."""
+        self._marks: dict[int, Mark] = {}
 
     def start(self, steps: int, samples: int, time: float) -> None:
-        """Open a segment at this edge; nothing before it is counted."""
-        self._last = Edge(steps, samples, time)
-
-    def pause(self) -> None:
-        """Close the segment: time until the next ``start`` is not counted."""
-        self._last = None
+        """Begin the pass here, forgetting earlier marks: e.g. at an epoch's start, 0 steps done."""
+        self._marks = {steps: Mark(steps, samples, time)}
 
     @property
     def started(self) -> bool:
-        return self._last is not None
+        return bool(self._marks)
 
-    def edge(self, steps: int, samples: int, time: float) -> Rates | None:
-        """Close the window since the last edge; its rates, or ``None`` outside a segment."""
-        current = Edge(steps, samples, time)
-        previous, self._last = self._last, current
-        if previous is None:
+    def mark(self, steps: int, samples: int, time: float) -> None:
+        """Record that ``steps`` steps (``samples`` samples) had finished by ``time``; any order."""
+        known = self._marks.get(steps)
+        if known is not None and known.samples != samples:
+            raise ValueError(f"step {steps} was marked with {known.samples} samples, then {samples}")
+        if known is None or time < known.time:
+            self._marks[steps] = Mark(steps, samples, time)
+
+    def between(self, first_steps: int, last_steps: int) -> Rates | None:
+        """Rates from the mark at ``first_steps`` to the mark at ``last_steps``."""
+        if first_steps not in self._marks or last_steps not in self._marks or last_steps <= first_steps:
             return None
-        _check_increasing(previous, current)
-        window = (current.steps - previous.steps, current.samples - previous.samples, current.time - previous.time)
-        self._steps += window[0]
-        self._samples += window[1]
-        self._seconds += window[2]
-        return rates(*window, self.flops_per_sample, self.peak_flops)
+        first, last = self._effective(first_steps), self._effective(last_steps)
+        _check_increasing(first, last)
+        return rates(
+            last.steps - first.steps, last.samples - first.samples, last.time - first.time,
+            self.flops_per_sample, self.peak_flops,
+        )
 
     def total(self) -> Rates | None:
-        """Rates over all closed windows since ``reset``."""
-        return rates(self._steps, self._samples, self._seconds, self.flops_per_sample, self.peak_flops)
+        """Rates from the first mark to the last."""
+        if len(self._marks) < 2:
+            return None
+        return self.between(min(self._marks), max(self._marks))
+
+    def _effective(self, steps: int) -> Mark:
+        """The mark at ``steps``, timed by the earliest mark at or after it: that step had finished by then."""
+        mark = self._marks[steps]
+        earliest = min(m.time for s, m in self._marks.items() if s >= steps)
+        return Mark(mark.steps, mark.samples, earliest)
 
 
-def _check_increasing(previous: Edge, current: Edge) -> None:
-    for field in ("steps", "samples", "time"):
-        before, after = getattr(previous, field), getattr(current, field)
-        if after < before:
-            raise ValueError(f"{field} must not decrease between edges: {before} then {after}")
+def _check_increasing(first: Mark, last: Mark) -> None:
+    if last.samples < first.samples:
+        raise ValueError(f"samples must not decrease with steps: {first.samples} at step {first.steps}, "
+                         f"then {last.samples} at step {last.steps}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import contextvars
 import dataclasses
 import threading
 
@@ -20,18 +19,7 @@ from keras.src import tree
 from keras.src.layers.layer import Layer
 from keras.src.models.functional import Functional
 
-from .registry import LayerCall, rule_for
-
-_UNSUPPORTED: contextvars.ContextVar[collections.Counter | None] = contextvars.ContextVar(
-    "nns_unsupported", default=None
-)
-
-
-def report_unsupported(what: str) -> None:
-    """Count ``what`` (a layer type or activation) as not costed in the walk under way."""
-    counter = _UNSUPPORTED.get()
-    if counter is not None:
-        counter[what] += 1
+from .registry import LayerCall, collecting_unsupported, rule_for
 
 
 @dataclasses.dataclass
@@ -75,15 +63,11 @@ class ModelWalk:
 
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
-        token = _UNSUPPORTED.set(self.unsupported)
-        try:
-            with _recording(self):
-                if isinstance(model, Functional) or _sequential_graph(model) is not None:
-                    self._walk_graph(model, "", (inputs,), {})
-                else:
-                    self._trace(model, "", (inputs,), {})
-        finally:
-            _UNSUPPORTED.reset(token)
+        with collecting_unsupported(self.unsupported), _recording(self):
+            if isinstance(model, Functional) or _sequential_graph(model) is not None:
+                self._walk_graph(model, "", (inputs,), {})
+            else:
+                self._trace(model, "", (inputs,), {})
 
     def visit(self, layer, prefix: str, args: tuple, kwargs: dict):
         """Cost or expand one call of ``layer``; return its symbolic outputs."""

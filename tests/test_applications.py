@@ -13,10 +13,6 @@ from nns_callbacks import estimate
 IMAGE = (224, 224, 3)
 
 # Layers and keras op nodes without a cost rule yet (reported; remove an entry once its rules exist).
-MISSING_RULES = {
-    "MobileNetV3Small": "ops.Add, ops.Multiply nodes (hard_sigmoid written as x + 3 and * 1/6)",
-    "ConvNeXtTiny": "LayerScale layer and ops.Add nodes (residual written as x + y)",
-}
 
 APPLICATIONS = [
     "ResNet50",
@@ -49,7 +45,7 @@ def app(request):
     name = request.param
     model = getattr(keras.applications, name)(weights=None, input_shape=IMAGE)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MISSING_RULES models warn; test_no_unsupported_layers checks
+        warnings.simplefilter("ignore")  # test_no_unsupported_layers checks what is not counted
         cost = estimate(model)
     yield types.SimpleNamespace(name=name, model=model, cost=cost)
     del model
@@ -64,17 +60,8 @@ def test_params_match_count_params(app):
 
 
 def test_no_unsupported_layers(app):
-    if app.name in MISSING_RULES:
-        pytest.xfail(f"missing cost rules: {MISSING_RULES[app.name]}")
     assert app.cost.unsupported == {}
     assert app.cost.layers["counted"].all()
-
-
-def test_models_with_missing_rules_still_miss_them(app):
-    """Fails once the rules exist, as a reminder to drop the entry from MISSING_RULES."""
-    if app.name not in MISSING_RULES:
-        pytest.skip("no missing rules")
-    assert app.cost.unsupported
 
 
 def test_published_multiply_adds(app):

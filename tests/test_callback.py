@@ -269,7 +269,7 @@ MIRRORED = textwrap.dedent(
 def test_mirrored_strategy_uses_global_batch_and_every_replica():
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, "-c", MIRRORED], env=env, cwd=root, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", MIRRORED], env=env, cwd=root, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"devices": 2, "peak": 2000.0, "batch": 32, "keys": ["flops_per_sec", "loss", "mfu", "samples_per_sec"]}

@@ -422,7 +422,8 @@ def test_failing_rule_warns_and_counts_zero(fresh_warnings):
     assert any("_broken_rule failed on broken" in str(w.message) for w in caught)
     assert all(w.filename == __file__ for w in caught)
     assert not rows(cost)["broken"]["counted"]
-    assert cost.unsupported == {"Broken": 1}
+    assert cost.unsupported == {"Broken (rule failed)": 1}
+    assert sum("no cost rule" in str(w.message) for w in caught) == 0  # one warning, about the failure
 
 
 # Exports

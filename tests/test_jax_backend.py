@@ -14,6 +14,6 @@ def test_jax_backend_suite():
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     command = [sys.executable, "-m", "pytest", str(HERE / "jax_backend"), "-q", "-p", "no:cacheprovider"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=HERE.parent)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=HERE.parent)
     print(result.stdout[-20000:], result.stderr[-5000:])
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]

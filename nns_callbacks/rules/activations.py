@@ -2,7 +2,9 @@
 
 FLOPs per element follow XLA's HLO cost analysis on CPU, with a transcendental
 (exp, log, tanh, erf step) counted as one FLOP, so that the count can be checked
-against a compiler.  Exact GELU (erf) is a 65-FLOP polynomial there.
+against a compiler.  Exact GELU (erf) is a 65-FLOP polynomial there.  Backward
+constants are XLA's count of JAX's gradient of the same function (the derivative
+times the incoming gradient), measured per input element.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 
 import keras
 
-from ..registry import LayerCall, LayerCost, elementwise_cost, register_cost_rule
+from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported
 
 FLOPS_PER_ELEMENT = {
     "linear": 0.0,
@@ -43,11 +45,51 @@ FLOPS_PER_ELEMENT = {
     "hard_silu": 4.0,
     "hard_swish": 4.0,
     "mish": 10.0,
-    "softmax": 5.5,
-    "log_softmax": 6.5,
-    "sparsemax": 48.0,
+    "softmax": 5.0,
+    "log_softmax": 6.0,
+    "sparsemax": 44.0,
+    "threshold": 2.0,
 }
-"""FLOPs per input element of each activation in ``keras.activations``."""
+"""FLOPs per input element of each activation in ``keras.activations``.
+
+Softmax: max, subtract, exp, sum, divide (XLA: 5 per element less 1 per row)."""
+
+BACKWARD_FLOPS_PER_ELEMENT = {
+    "linear": 0.0,
+    "relu": 2.0,
+    "relu6": 4.0,
+    "leaky_relu": 5.0,
+    "elu": 8.0,
+    "selu": 10.0,
+    "celu": 17.0,
+    "softplus": 7.0,
+    "softsign": 14.0,
+    "soft_shrink": 6.0,
+    "sparse_plus": 10.0,
+    "silu": 6.0,
+    "swish": 6.0,
+    "squareplus": 6.0,
+    "gelu": 79.0,
+    "gelu_approximate": 16.0,
+    "glu": 2.5,
+    "tanh": 4.0,
+    "tanh_shrink": 6.0,
+    "hard_tanh": 4.0,
+    "hard_shrink": 3.0,
+    "sigmoid": 3.0,
+    "exponential": 1.0,
+    "hard_sigmoid": 6.0,
+    "log_sigmoid": 15.0,
+    "sparse_sigmoid": 16.0,
+    "hard_silu": 11.0,
+    "hard_swish": 11.0,
+    "mish": 18.0,
+    "softmax": 6.0,
+    "log_softmax": 3.0,
+    "sparsemax": 36.0,
+    "threshold": 2.0,
+}
+"""FLOPs per input element of the gradient of each activation (XLA's count of JAX's VJP)."""
 
 
 def activation_name(activation) -> str | None:
@@ -67,57 +109,91 @@ def activation_flops(activation, elements: int) -> int | None:
     return None if per_element is None else round(per_element * elements)
 
 
+def activation_backward_flops(activation, elements: int) -> int | None:
+    """FLOPs of the gradient of ``activation`` over ``elements`` values, ``None`` when unknown."""
+    per_element = BACKWARD_FLOPS_PER_ELEMENT.get(activation_name(activation))
+    return None if per_element is None else round(per_element * elements)
+
+
+def _report(activation) -> None:
+    report_unsupported(f"activation {getattr(activation, '__name__', activation)!r}")
+
+
 def activation_flops_or_zero(layer, elements: int) -> int:
     """FLOPs of ``layer.activation``; an unknown one is reported and costs 0."""
     flops = activation_flops(getattr(layer, "activation", None), elements)
     if flops is None:
-        from ..walk import report_unsupported
-
-        report_unsupported(f"activation {getattr(layer.activation, '__name__', layer.activation)!r}")
+        _report(layer.activation)
         return 0
     return flops
 
 
+def activation_costs(activation, elements: int, report: bool = True) -> tuple[int, int]:
+    """(forward, backward) FLOPs of ``activation`` over ``elements``; unknown: (0, 0), reported."""
+    forward = activation_flops(activation, elements)
+    if forward is None:
+        if report:
+            _report(activation)
+        return 0, 0
+    return forward, activation_backward_flops(activation, elements)
+
+
+def activation_by_name(name: str, elements: int) -> LayerCost:
+    """Elementwise cost of the named activation: forward and backward per-element constants."""
+    forward, backward = activation_costs(name, elements)
+    return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
+
+
 @register_cost_rule(keras.layers.Activation)
 def activation_layer(layer, call: LayerCall) -> LayerCost:
-    """Per element: FLOPS_PER_ELEMENT[activation]."""
-    return elementwise_cost(activation_flops_or_zero(layer, call.input_elements))
+    """Per element: FLOPS_PER_ELEMENT[activation]; backward BACKWARD_FLOPS_PER_ELEMENT[activation]."""
+    forward, backward = activation_costs(layer.activation, call.input_elements)
+    return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
 
 
 @register_cost_rule(keras.layers.ReLU)
 def relu_layer(layer, call: LayerCall) -> LayerCost:
-    """1 FLOP per element (a max; slope and cap fold into the same select)."""
-    extra = 2 if layer.negative_slope else 0
-    return elementwise_cost((1 + extra) * call.input_elements)
+    """Per element: max 1 (threshold 2; cap other than 6 +1; slope +2 alone, else +4/+5); backward 2 (+2 cap, +3 slope)."""
+    threshold = bool(layer.threshold)
+    cap = layer.max_value is not None
+    forward = 2 if threshold else 1
+    if cap and (threshold or float(layer.max_value) != 6.0):
+        forward += 1
+    if layer.negative_slope:
+        forward += 2 if not (cap or threshold) else (5 if threshold else 4)
+    backward = 2 + (2 if cap else 0) + (3 if layer.negative_slope else 0)
+    n = call.input_elements
+    return LayerCost(elementwise_flops=forward * n, input_grad_flops=backward * n)
 
 
 @register_cost_rule(keras.layers.LeakyReLU)
 def leaky_relu_layer(layer, call: LayerCall) -> LayerCost:
-    return elementwise_cost(round(FLOPS_PER_ELEMENT["leaky_relu"] * call.input_elements))
+    """3 FLOPs per element (compare, multiply, select); backward 5."""
+    return activation_by_name("leaky_relu", call.input_elements)
 
 
 @register_cost_rule(keras.layers.ELU)
 def elu_layer(layer, call: LayerCall) -> LayerCost:
-    return elementwise_cost(round(FLOPS_PER_ELEMENT["elu"] * call.input_elements))
+    """4 FLOPs per element (alpha other than 1: 5); backward 8 (9)."""
+    extra = call.input_elements if float(layer.alpha) != 1.0 else 0
+    cost = activation_by_name("elu", call.input_elements)
+    return LayerCost(elementwise_flops=cost.elementwise_flops + extra, input_grad_flops=cost.input_grad_flops + extra)
 
 
 @register_cost_rule(keras.layers.PReLU)
 def prelu_layer(layer, call: LayerCall) -> LayerCost:
-    """5 FLOPs per element: max(x, 0) + alpha * min(x, 0); alpha is a weight."""
-    cost = elementwise_cost(5 * call.input_elements)
-    return LayerCost(
-        elementwise_flops=cost.elementwise_flops,
-        input_grad_flops=cost.input_grad_flops,
-        weight_grad_flops=2 * call.input_elements,
-    )
+    """relu(x) - alpha * relu(-x): 5 FLOPs per element; backward: input 8, alpha 4 per element."""
+    n = call.input_elements
+    return LayerCost(elementwise_flops=5 * n, input_grad_flops=8 * n, weight_grad_flops=4 * n)
 
 
 @register_cost_rule(keras.layers.Softmax)
 def softmax_layer(layer, call: LayerCall) -> LayerCost:
-    """5.5 FLOPs per element: max, subtract, exp, sum, divide (+ masking: 1)."""
+    """5 FLOPs per element: max, subtract, exp, sum, divide (+ masking: 1); backward 6."""
     mask = call.argument("mask")
     extra = call.input_elements if mask is not None else 0
-    return elementwise_cost(round(FLOPS_PER_ELEMENT["softmax"] * call.input_elements) + extra)
+    cost = activation_by_name("softmax", call.input_elements)
+    return LayerCost(elementwise_flops=cost.elementwise_flops + extra, input_grad_flops=cost.input_grad_flops + extra)
 
 
 def output_elements(call: LayerCall) -> int:

@@ -9,26 +9,30 @@ from __future__ import annotations
 import keras
 
 from ..registry import LayerCall, LayerCost, register_cost_rule
-from .activations import FLOPS_PER_ELEMENT
+from .activations import BACKWARD_FLOPS_PER_ELEMENT, FLOPS_PER_ELEMENT
 
 
 def attention_cost(
     projection_macs: int,
     score_macs: int,
     scores: int,
-    elementwise: int,
+    elementwise: tuple[int, int],
     projection_bias: int,
     saved: int,
 ) -> LayerCost:
-    """Weight products (projections), activation products and a softmax over ``scores`` elements."""
+    """Weight products (projections), activation products and a softmax over ``scores`` elements.
+
+    ``elementwise`` is (forward, backward) FLOPs of the other elementwise work.
+    """
     softmax = round(FLOPS_PER_ELEMENT["softmax"] * scores)
-    forward_elementwise = elementwise + softmax + projection_bias
+    softmax_backward = round(BACKWARD_FLOPS_PER_ELEMENT["softmax"] * scores)
+    forward, backward = elementwise
     return LayerCost(
         macs=projection_macs + score_macs,
-        elementwise_flops=forward_elementwise,
+        elementwise_flops=forward + softmax + projection_bias,
         input_grad_flops=2 * projection_macs,
         weight_grad_flops=2 * projection_macs + projection_bias,
-        internal_grad_flops=4 * score_macs + elementwise + softmax,
+        internal_grad_flops=4 * score_macs + backward + softmax_backward,
         saved_elements=saved,
     )
 
@@ -42,7 +46,7 @@ def multi_head_attention(layer, call: LayerCall) -> LayerCost:
     """Q, K, V and output projections; scores B*H*Tq*Tv*key_dim and B*H*Tq*Tv*value_dim MACs."""
     query, value = call.shape_of("query"), call.shape_of("value")
     key = call.shape_of("key") or value
-    batch, tq, tv = query[0], query[1], value[1]
+    batch = query[0]
     heads, key_dim, value_dim = layer.num_heads, layer.key_dim, layer.value_dim
     out_dim = call.output_shape[-1]
     q_len, kv_len = batch * _positions(query), batch * _positions(value)
@@ -50,16 +54,16 @@ def multi_head_attention(layer, call: LayerCall) -> LayerCost:
         q_len * query[-1] * key_dim
         + kv_len * key[-1] * key_dim
         + kv_len * value[-1] * value_dim
-        + q_len * value_dim * out_dim // heads
+        + q_len * value_dim * out_dim
     )
     scores = batch * heads * _positions(query) * _positions(value)
     score_macs = scores * (key_dim + value_dim)
     bias = heads * (q_len * key_dim + kv_len * (key_dim + value_dim)) + q_len * out_dim
-    masking = scores if _masked(call, "attention_mask", "use_causal_mask", "query_mask", "value_mask") else 0
+    masking = 2 * scores if _masked(call, "attention_mask", "use_causal_mask", "query_mask", "value_mask") else 0
     scaling = q_len * heads * key_dim
     saved = 3 * scores + q_len * heads * (key_dim + value_dim) + kv_len * heads * (key_dim + value_dim)
     return attention_cost(
-        projection_macs, score_macs, scores, masking + scaling, bias if layer.use_bias else 0, saved
+        projection_macs, score_macs, scores, (masking + scaling, scaling), bias if layer.use_bias else 0, saved
     )
 
 
@@ -84,11 +88,16 @@ def grouped_query_attention(layer, call: LayerCall) -> LayerCost:
     )
     scores = batch * hq * tq * tv
     bias = batch * (tq * hq * dim + 2 * tv * hkv * dim + tq * out_dim)
-    masking = scores if _masked(call, "attention_mask", "use_causal_mask", "query_mask", "value_mask") else 0
+    masking = 2 * scores if _masked(call, "attention_mask", "use_causal_mask", "query_mask", "value_mask") else 0
     scaling = batch * tq * hq * dim
     saved = 3 * scores + batch * (2 * tq * hq * dim + 2 * tv * hkv * dim)
     return attention_cost(
-        projection_macs, 2 * scores * dim, scores, masking + scaling, bias if layer.use_bias else 0, saved
+        projection_macs,
+        2 * scores * dim,
+        scores,
+        (masking + scaling, scaling),
+        bias if layer.use_bias else 0,
+        saved,
     )
 
 
@@ -100,25 +109,31 @@ def _dot_attention_shapes(call: LayerCall):
 
 @register_cost_rule(keras.layers.Attention)
 def dot_attention(layer, call: LayerCall) -> LayerCost:
-    """Scores q.k (B*Tq*Tv*d MACs) or tanh-concat, softmax, then scores.v (B*Tq*Tv*d MACs)."""
+    """Scores q.k (B*Tq*Tv*d MACs) or concat (3 FLOPs per (Tq, Tv, d) triple, 10 backward), softmax, scores.v."""
     query, value, key = _dot_attention_shapes(call)
     batch, tq, tv, dim = query[0], query[1], value[1], query[-1]
     scores = batch * tq * tv
     if layer.score_mode == "concat":
-        score_macs, score_flops = 0, 3 * scores * key[-1]
+        triples = scores * key[-1]
+        scale = 1 if layer.use_scale else 0
+        score_macs, score_flops = 0, ((3 + scale) * triples, (10 + 9 * scale) * triples)
     else:
-        score_macs, score_flops = scores * dim, (scores if layer.use_scale else 0)
-    masking = scores if _masked(call, "mask", "use_causal_mask") else 0
+        scale = 1 if layer.use_scale else 0
+        score_macs, score_flops = scores * dim, (scale * scores, 2 * scale * scores)
+    masking = 3 * scores if _masked(call, "mask", "use_causal_mask") else 0
     out_macs = scores * value[-1]
-    return attention_cost(0, score_macs + out_macs, scores, score_flops + masking, 0, 2 * scores)
+    elementwise = (score_flops[0] + masking, score_flops[1] + masking // 3)
+    return attention_cost(0, score_macs + out_macs, scores, elementwise, 0, 2 * scores)
 
 
 @register_cost_rule(keras.layers.AdditiveAttention)
 def additive_attention(layer, call: LayerCall) -> LayerCost:
-    """Scores sum(scale * tanh(q + k)): 4 FLOPs per (Tq, Tv, d) triple; softmax; scores.v MACs."""
-    query, value, key = _dot_attention_shapes(call)
+    """Scores sum(scale * tanh(q + k)): 4 FLOPs per (Tq, Tv, d) triple (3 unscaled), 14 (10) backward; softmax; scores.v."""
+    query, value, _ = _dot_attention_shapes(call)
     batch, tq, tv, dim = query[0], query[1], value[1], query[-1]
     scores = batch * tq * tv
-    score_flops = (4 if layer.use_scale else 3) * scores * dim
-    masking = scores if _masked(call, "mask", "use_causal_mask") else 0
-    return attention_cost(0, scores * value[-1], scores, score_flops + masking, 0, 2 * scores + scores * dim)
+    triples = scores * dim
+    forward, backward = (4 * triples, 14 * triples) if layer.use_scale else (3 * triples, 10 * triples)
+    masking = 3 * scores if _masked(call, "mask", "use_causal_mask") else 0
+    elementwise = (forward + masking, backward + masking // 3)
+    return attention_cost(0, scores * value[-1], scores, elementwise, 0, 2 * scores + triples)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
 
 from ..registry import FREE, LayerCall, LayerCost, elementwise_cost, matmul_cost, register_cost_rule
-from .activations import activation_flops_or_zero
+from .activations import activation_costs
 
 
 def weighted_cost(layer, macs: int, out_elements: int, bias: bool) -> LayerCost:
-    """A product with a weight, plus a bias add and the layer's activation."""
-    activation = activation_flops_or_zero(layer, out_elements)
+    """A product with a weight, plus a bias add and the layer's activation (and its derivative)."""
+    activation, activation_backward = activation_costs(getattr(layer, "activation", None), out_elements)
     bias_flops = out_elements if bias else 0
     return LayerCost(
         macs=macs,
         elementwise_flops=bias_flops + activation,
         input_grad_flops=2 * macs,
         weight_grad_flops=2 * macs + bias_flops,
-        internal_grad_flops=activation,
+        internal_grad_flops=activation_backward,
     )
 
 
@@ -30,26 +31,45 @@ def dense(layer, call: LayerCall) -> LayerCost:
     return weighted_cost(layer, out * call.input_shape[-1], out, layer.use_bias)
 
 
-def einsum_macs(equation: str, *shapes: tuple[int, ...]) -> int:
-    """MACs of an einsum: the product of the sizes of all distinct indices."""
+def _expand_ellipsis(spec: str, rank: int, ellipsis_rank: int | None = None) -> str:
+    if "..." not in spec:
+        return spec
+    head, tail = spec.split("...")
+    if ellipsis_rank is None:
+        ellipsis_rank = rank - len(head) - len(tail)
+    return head + "".join(chr(0x100 + i) for i in range(ellipsis_rank)) + tail
+
+
+def einsum_sizes(equation: str, *shapes: tuple[int, ...]) -> tuple[dict[str, int], str]:
+    """The size of every index of an einsum, and its output indices (``...`` expanded)."""
     inputs, output = equation.replace(" ", "").split("->")
     sizes: dict[str, int] = {}
+    ellipsis_rank = 0
     for spec, shape in zip(inputs.split(","), shapes):
         if "..." in spec:
             head, tail = spec.split("...")
-            ellipsis_rank = len(shape) - len(head) - len(tail)
-            spec = head + "".join(chr(0x100 + i) for i in range(ellipsis_rank)) + tail
-        for letter, size in zip(spec, shape):
-            sizes[letter] = size
+            ellipsis_rank = max(ellipsis_rank, len(shape) - len(head) - len(tail))
+        for letter, size in zip(_expand_ellipsis(spec, len(shape)), shape):
+            if size is not None:
+                sizes[letter] = max(sizes.get(letter, 1), int(size))
+    return sizes, _expand_ellipsis(output, 0, ellipsis_rank)
+
+
+def einsum_macs(equation: str, *shapes: tuple[int, ...]) -> int:
+    """MACs of an einsum: the product of the sizes of all distinct indices."""
+    sizes, _ = einsum_sizes(equation, *shapes)
     return math.prod(sizes.values())
 
 
 @register_cost_rule(keras.layers.EinsumDense)
 def einsum_dense(layer, call: LayerCall) -> LayerCost:
     """MACs = product of all index sizes of the equation; bias: 1 FLOP per output element."""
-    macs = einsum_macs(layer.equation, call.input_shape, tuple(layer.kernel.shape))
+    sizes, output = einsum_sizes(layer.equation, call.input_shape, tuple(layer.kernel.shape))
+    out_elements = math.prod(sizes[letter] for letter in output)
     bias = getattr(layer, "bias", None) is not None
-    return weighted_cost(layer, macs, math.prod(call.output_shape), bias)
+    cost = weighted_cost(layer, math.prod(sizes.values()), out_elements, bias)
+    # Keras may report the output shape with None where output_shape says None: keep the true size.
+    return dataclasses.replace(cost, saved_elements=out_elements)
 
 
 @register_cost_rule(keras.layers.Embedding)
@@ -62,33 +82,54 @@ def merge_count(call: LayerCall) -> int:
     return len(call.input_shapes)
 
 
-@register_cost_rule(keras.layers.Add, keras.layers.Maximum, keras.layers.Minimum, keras.layers.Multiply)
-def pairwise_merge(layer, call: LayerCall) -> LayerCost:
-    """(inputs - 1) FLOPs per output element."""
-    return elementwise_cost((merge_count(call) - 1) * call.output_elements)
+def _merge(forward: int, backward: int) -> LayerCost:
+    return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
+
+
+@register_cost_rule(keras.layers.Add)
+def add(layer, call: LayerCall) -> LayerCost:
+    """(inputs - 1) adds per output element; the gradient passes through (0)."""
+    return _merge((merge_count(call) - 1) * call.output_elements, 0)
+
+
+@register_cost_rule(keras.layers.Maximum, keras.layers.Minimum)
+def extremum(layer, call: LayerCall) -> LayerCost:
+    """(inputs - 1) compares per output element; backward a compare and two selects per pair: 3 x (inputs - 1)."""
+    pairs = (merge_count(call) - 1) * call.output_elements
+    return _merge(pairs, 3 * pairs)
+
+
+@register_cost_rule(keras.layers.Multiply)
+def multiply(layer, call: LayerCall) -> LayerCost:
+    """(inputs - 1) products per output element; backward inputs x (inputs - 1) (each input's co-factor)."""
+    k = merge_count(call)
+    return _merge((k - 1) * call.output_elements, k * (k - 1) * call.output_elements)
 
 
 @register_cost_rule(keras.layers.Subtract)
 def subtract(layer, call: LayerCall) -> LayerCost:
-    """1 FLOP per output element."""
-    return elementwise_cost(call.output_elements)
+    """1 FLOP per output element; backward a negation: 1."""
+    return _merge(call.output_elements, call.output_elements)
 
 
 @register_cost_rule(keras.layers.Average)
 def average(layer, call: LayerCall) -> LayerCost:
-    """(inputs - 1) adds and 1 divide per output element."""
-    return elementwise_cost(merge_count(call) * call.output_elements)
+    """(inputs - 1) adds and 1 divide per output element; backward 1 divide per output element."""
+    return _merge(merge_count(call) * call.output_elements, call.output_elements)
 
 
 @register_cost_rule(keras.layers.Dot)
 def dot(layer, call: LayerCall) -> LayerCost:
-    """MACs = output elements x contracted size (+ normalisation: 3 FLOPs per input element)."""
+    """MACs = output elements x contracted size (+ L2 normalisation: 3 FLOPs per input element, 7 backward)."""
     axes = layer.axes if isinstance(layer.axes, (list, tuple)) else [layer.axes, layer.axes]
     first = call.input_shapes[0]
     contracted = first[axes[0] if axes[0] >= 0 else len(first) + axes[0]]
     macs = math.prod(call.output_shape) * contracted
-    extra = 3 * call.input_elements if layer.normalize else 0
-    return matmul_cost(macs, weight_macs=0, elementwise=extra)
+    cost = matmul_cost(macs, weight_macs=0)
+    if not layer.normalize:
+        return cost
+    n = call.input_elements
+    return cost + LayerCost(elementwise_flops=3 * n, internal_grad_flops=7 * n)
 
 
 @register_cost_rule(
@@ -135,36 +176,46 @@ def _upsampling_flops(layer, call: LayerCall) -> int:
 
 @register_cost_rule(keras.layers.UpSampling1D, keras.layers.UpSampling2D, keras.layers.UpSampling3D)
 def upsampling(layer, call: LayerCall) -> LayerCost:
-    """Nearest: a copy, no FLOPs.  Bilinear: 4 products and 3 adds per output element."""
+    """Nearest: a copy, no FLOPs, backward sums the copies (outputs - inputs).  Bilinear: 7 per output element."""
     flops = _upsampling_flops(layer, call)
-    return elementwise_cost(flops) if flops else FREE
+    if flops:
+        return elementwise_cost(flops, saved_elements=0)
+    return LayerCost(input_grad_flops=call.output_elements - call.input_elements, saved_elements=0)
 
 
 @register_cost_rule(keras.layers.Masking)
 def masking(layer, call: LayerCall) -> LayerCost:
-    """Per element a compare and a multiply, plus an any-reduction: 3 FLOPs per element."""
-    return elementwise_cost(3 * call.input_elements)
+    """A compare and a multiply per element, an any-reduction per step: 3 per element less 1 per step; backward 1."""
+    n = call.input_elements
+    steps = n // max(call.input_shape[-1], 1)
+    return LayerCost(elementwise_flops=3 * n - steps, input_grad_flops=n)
 
 
 @register_cost_rule(keras.layers.Rescaling)
 def rescaling(layer, call: LayerCall) -> LayerCost:
-    """x * scale + offset: 2 FLOPs per element (preprocessing: no gradient needed)."""
-    return LayerCost(elementwise_flops=2 * call.input_elements, saved_elements=0)
+    """x * scale + offset: 2 FLOPs per element; backward (where needed) a multiply: 1."""
+    n = call.input_elements
+    return LayerCost(elementwise_flops=2 * n, input_grad_flops=n, saved_elements=0)
 
 
 @register_cost_rule(keras.layers.Normalization)
 def normalization(layer, call: LayerCall) -> LayerCost:
-    """(x - mean) / std: 2 FLOPs per element (inverting: 2 as well)."""
-    return LayerCost(elementwise_flops=2 * call.input_elements, saved_elements=0)
+    """(x - mean) / std: 2 FLOPs per element (inverting: 2 as well); backward a divide: 1."""
+    n = call.input_elements
+    return LayerCost(elementwise_flops=2 * n, input_grad_flops=n, saved_elements=0)
+
+
+RESIZE_FLOPS_PER_ELEMENT = {"nearest": 0, "bilinear": 7, "bicubic": 31, "lanczos3": 71, "lanczos5": 199}
+"""FLOPs per output element of each interpolation: taps x (multiply + add), less one."""
 
 
 @register_cost_rule(keras.layers.Resizing)
 def resizing(layer, call: LayerCall) -> LayerCost:
-    """Bilinear: 4 products + 3 adds per output element; nearest: a gather, no FLOPs."""
+    """Bilinear: 4 products + 3 adds per output element; nearest: a gather, no FLOPs (backward: 1 add)."""
     interpolation = getattr(layer, "interpolation", "bilinear")
-    per_element = {"nearest": 0, "bilinear": 7, "bicubic": 31, "lanczos3": 71, "lanczos5": 199}
-    flops = per_element.get(interpolation, 7) * call.output_elements
-    return LayerCost(elementwise_flops=flops, saved_elements=0)
+    flops = RESIZE_FLOPS_PER_ELEMENT.get(interpolation, 7) * call.output_elements
+    backward = flops or call.output_elements
+    return LayerCost(elementwise_flops=flops, input_grad_flops=backward, saved_elements=0)
 
 
 @register_cost_rule(keras.layers.CenterCrop)
@@ -173,4 +224,4 @@ def center_crop(layer, call: LayerCall) -> LayerCost:
     in_hw = call.input_shape[-3:-1] if layer.data_format == "channels_last" else call.input_shape[-2:]
     needs_resize = any(i < o for i, o in zip(in_hw, (layer.height, layer.width)))
     flops = 7 * call.output_elements if needs_resize else 0
-    return LayerCost(elementwise_flops=flops, saved_elements=0)
+    return LayerCost(elementwise_flops=flops, input_grad_flops=flops, saved_elements=0)

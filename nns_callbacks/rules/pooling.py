@@ -1,4 +1,9 @@
-"""Pooling: windowed, global and adaptive."""
+"""Pooling: windowed, global and adaptive.
+
+Backward: average pooling spreads each output's gradient over its window
+(window FLOPs per output, like the forward); max pooling finds each window's
+maximum again and adds the gradient there (window FLOPs per output).
+"""
 
 from __future__ import annotations
 
@@ -8,30 +13,47 @@ from keras.src.layers.pooling.base_adaptive_pooling import BaseAdaptivePooling
 from keras.src.layers.pooling.base_global_pooling import BaseGlobalPooling
 from keras.src.layers.pooling.base_pooling import BasePooling
 
-from ..registry import LayerCall, LayerCost, elementwise_cost, register_cost_rule
+from ..registry import LayerCall, LayerCost, register_cost_rule
 
 
 def is_max(layer) -> bool:
     return "max" in type(layer).__name__.lower()
 
 
+def _cost(forward: int, backward: int) -> LayerCost:
+    return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
+
+
 @register_cost_rule(BasePooling)
 def pooling(layer, call: LayerCall) -> LayerCost:
-    """Max: (window - 1) compares per output element; average: window adds and a divide, minus one."""
+    """Max: (window - 1) compares per output element; average: window adds and a divide, minus one; backward window."""
     window = math.prod(layer.pool_size)
     per_output = window - 1 if is_max(layer) else window
-    return elementwise_cost(per_output * call.output_elements)
+    return _cost(per_output * call.output_elements, window * call.output_elements)
 
 
 @register_cost_rule(BaseGlobalPooling)
 def global_pooling(layer, call: LayerCall) -> LayerCost:
-    """Max: 1 compare per input element less one per output; average: 1 add per input element."""
-    inputs = call.input_elements
-    flops = inputs - call.output_elements if is_max(layer) else inputs
-    return elementwise_cost(flops)
+    """Max: 1 compare per input element less one per output, backward 1 per input; average: 1 add per input, backward 1 per output."""
+    inputs, outputs = call.input_elements, call.output_elements
+    if is_max(layer):
+        return _cost(inputs - outputs, inputs)
+    return _cost(inputs, outputs)
+
+
+def adaptive_window_sum(size: int, out: int) -> int:
+    """Sum of the adaptive window lengths along one axis: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return sum(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
 
 
 @register_cost_rule(BaseAdaptivePooling)
 def adaptive_pooling(layer, call: LayerCall) -> LayerCost:
-    """About 1 FLOP per input element (each input falls in about one output window)."""
-    return elementwise_cost(call.input_elements)
+    """Each output reduces its own window: window elements per output (max: less one); backward as much."""
+    channels_last = layer.data_format == "channels_last"
+    in_spatial = call.input_shape[1:-1] if channels_last else call.input_shape[2:]
+    out_spatial = call.output_shape[1:-1] if channels_last else call.output_shape[2:]
+    channels = call.input_shape[-1] if channels_last else call.input_shape[1]
+    taps = math.prod(adaptive_window_sum(i, o) for i, o in zip(in_spatial, out_spatial))
+    reduced = call.input_shape[0] * channels * taps
+    forward = reduced - call.output_elements if is_max(layer) else reduced
+    return _cost(forward, reduced)

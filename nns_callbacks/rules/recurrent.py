@@ -12,7 +12,7 @@ import math
 import keras
 from keras.src.layers.rnn.conv_lstm import ConvLSTMCell
 
-from ..registry import LayerCall, LayerCost, register_cost_rule
+from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported
 from .activations import activation_flops
 from .conv import conv
 
@@ -21,8 +21,6 @@ _STATE_TENSORS = {"SimpleRNNCell": 1, "GRUCell": 4, "LSTMCell": 6, "ConvLSTMCell
 
 
 def _act(activation, elements: int) -> int:
-    from ..walk import report_unsupported
-
     flops = activation_flops(activation, elements)
     if flops is None:
         report_unsupported(f"activation {getattr(activation, '__name__', activation)!r}")
@@ -119,8 +117,6 @@ def cell_step(cell, batch: int, step_shape: tuple[int, ...]) -> LayerCost:
     for cell_type, step in _CELL_STEPS:
         if isinstance(cell, cell_type):
             return step(cell, batch, step_shape[-1])
-    from ..walk import report_unsupported
-
     report_unsupported(type(cell).__name__)
     return LayerCost()
 

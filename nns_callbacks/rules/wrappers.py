@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from ..registry import LayerCall, LayerCost, register_cost_rule, rule_for
+from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported, rule_for
 from .recurrent import rnn
 
 
@@ -22,8 +22,6 @@ def inner_cost(layer, input_shape: tuple[int, ...]) -> LayerCost:
     """The cost of ``layer`` on ``input_shape``; a layer without a rule is reported."""
     rule = rule_for(layer)
     if rule is None:
-        from ..walk import report_unsupported
-
         report_unsupported(type(layer).__name__)
         return LayerCost()
     return rule(layer, inner_call(layer, input_shape))
@@ -36,17 +34,20 @@ def time_distributed(layer, call: LayerCall) -> LayerCost:
     return inner_cost(layer.layer, (batch * steps, *rest))
 
 
-_MERGE_FLOPS = {"concat": 0, "sum": 1, "mul": 1, "ave": 2, None: 0}
-"""FLOPs per output element of merging the two directions."""
+_MERGE_FLOPS = {"concat": (0, 0), "sum": (1, 0), "mul": (1, 2), "ave": (2, 1), None: (0, 0)}
+"""(forward, backward) FLOPs per output element of merging the two directions."""
 
 
 @register_cost_rule(keras.layers.Bidirectional)
 def bidirectional(layer, call: LayerCall) -> LayerCost:
-    """Forward and backward RNN, then the merge: concat 0, sum/mul 1, ave 2 FLOPs per element."""
+    """Forward and backward RNN, then the merge: concat 0, sum/mul 1, ave 2 FLOPs per element (backward 0, 2, 1)."""
     forward = rnn(layer.forward_layer, call)
     backward = rnn(layer.backward_layer, call)
-    merged = _MERGE_FLOPS.get(layer.merge_mode, 0) * math.prod(call.output_shape)
-    merge = LayerCost(elementwise_flops=merged, input_grad_flops=merged, saved_elements=0)
+    per_element = _MERGE_FLOPS.get(layer.merge_mode, (0, 0))
+    out = math.prod(call.output_shape)
+    merge = LayerCost(
+        elementwise_flops=per_element[0] * out, internal_grad_flops=per_element[1] * out, saved_elements=0
+    )
     return forward + backward + merge
 
 

@@ -54,5 +54,5 @@ def test_measuring_without_log_dir_needs_no_tensorflow():
         print("tensorflow" in sys.modules)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr[-2000:]

@@ -138,9 +138,7 @@ def same_padding_inbound(size: int, kernel: int, stride: int, dilation: int, cau
     left = max((out - 1) * stride + effective - size, 0) // 2
     if causal:
         out, left = size, effective - 1
-    inbound = sum(
-        1 for o in range(out) for j in range(kernel) if 0 <= o * stride - left + j * dilation < size
-    )
+    inbound = sum(1 for o in range(out) for j in range(kernel) if 0 <= o * stride - left + j * dilation < size)
     return out * kernel, inbound
 
 
@@ -168,7 +166,5 @@ def transpose_inbound(size: int, kernel: int, stride: int, dilation: int, paddin
     pad = stride + effective - 2
     left = min(pad // 2 + pad % 2, effective - 1)
     crop = effective - 1 - left
-    inbound = sum(
-        1 for i in range(size) for j in range(kernel) if 0 <= i * stride + j * dilation - crop < out
-    )
+    inbound = sum(1 for i in range(size) for j in range(kernel) if 0 <= i * stride + j * dilation - crop < out)
     return size * kernel, inbound

@@ -1,0 +1,112 @@
+"""NNSCallback's accuracy and overhead, measured side by side, on the TensorFlow and JAX backends.
+
+Usage: python benchmarks/bench_callback.py [--backends tensorflow,jax] [--repeats 5] [--steps 60]
+       [--width 1024] [--batch 256]
+
+(a) Accuracy: the callback's epoch FLOP/s against the truth, FLOPs of the extra steps over
+    their extra wall time, from two complete ``fit`` calls of N and 2N steps (``fit``
+    returns after the device has finished: both ends are synchronised, warm-up cancels).
+(b) Overhead: ``fit`` with and without the callback, interleaved, medians; and the share
+    of ``fit`` time spent inside the callback's hooks.
+Each backend runs in its own process (Keras fixes its backend per process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def _worker(args) -> dict:
+    import keras
+    import numpy as np
+
+    from nns_callbacks import NNSCallback, estimate
+
+    class TimedCallback(NNSCallback):
+        """NNSCallback that adds up the wall time spent inside its hooks."""
+
+        hook_seconds = 0.0
+
+        def _guard(self, method, *hook_args):
+            start = time.perf_counter()
+            super()._guard(method, *hook_args)
+            TimedCallback.hook_seconds += time.perf_counter() - start
+
+    inputs = keras.Input((args.width,))
+    hidden = inputs
+    for _ in range(4):
+        hidden = keras.layers.Dense(args.width, activation="relu")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(10)(hidden))
+    model.compile(keras.optimizers.SGD(1e-4), "mse")
+    rng = np.random.default_rng(0)
+    x = rng.random((args.batch * args.steps * 2, args.width), dtype=np.float32)
+    y = rng.random((len(x), 10), dtype=np.float32)
+    flops_per_sample = estimate(model, batch_size=args.batch).training_flops_per_sample
+
+    def fit(steps, callbacks):
+        start = time.perf_counter()
+        history = model.fit(x[: steps * args.batch], y[: steps * args.batch], batch_size=args.batch, epochs=1,
+                            callbacks=callbacks, verbose=0, shuffle=False)
+        return time.perf_counter() - start, history.history
+
+    fit(4, [])  # compile
+    truths, reported, plain, with_cb, shares = [], [], [], [], []
+    for _ in range(args.repeats):
+        callback = TimedCallback(log_dir=None, peak_flops=1e12)
+        short, _ = fit(args.steps, [callback])
+        TimedCallback.hook_seconds = 0.0
+        long, history = fit(2 * args.steps, [callback])
+        shares.append(TimedCallback.hook_seconds / long)
+        truths.append(args.steps * args.batch * flops_per_sample / (long - short))
+        reported.append(history["flops_per_sec"][0])
+        plain.append(fit(2 * args.steps, [])[0])
+        with_cb.append(fit(2 * args.steps, [NNSCallback(log_dir=None, peak_flops=1e12)])[0])
+    return {
+        "backend": keras.backend.backend(),
+        "truth_flops_per_sec": statistics.median(truths),
+        "reported_flops_per_sec": statistics.median(reported),
+        "reported_over_truth": statistics.median(r / t for r, t in zip(reported, truths)),
+        "fit_s_without": statistics.median(plain),
+        "fit_s_with": statistics.median(with_cb),
+        "slowdown": statistics.median(w / p for w, p in zip(with_cb, plain)) - 1,
+        "hook_share": statistics.median(shares),
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(args)))
+        return
+    rows = []
+    for backend in args.backends.split(","):
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        command = [sys.executable, __file__, "--worker"] + [a for a in (argv or sys.argv[1:]) if a != "--worker"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print("| backend | truth TFLOP/s | reported TFLOP/s | reported / truth | fit s without | fit s with "
+          "| slowdown | time in hooks |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['backend']} | {r['truth_flops_per_sec'] / 1e12:.4f} | {r['reported_flops_per_sec'] / 1e12:.4f} | "
+            f"{r['reported_over_truth']:.3f} | {r['fit_s_without']:.3f} | {r['fit_s_with']:.3f} | "
+            f"{r['slowdown']:+.2%} | {r['hook_share']:.3%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
