@@ -741,3 +741,52 @@ def test_register_cost_rule_rejects_non_classes():
         register_cost_rule()
     with pytest.raises(TypeError, match="must be callable"):
         register_cost_rule(L.Dense, replace=True)("not a function")
+
+
+# Keras ops used on symbolic tensors in a functional model, and the applications' own layers.
+
+
+def op_rows(build_outputs, shapes, batch=2) -> list[dict]:
+    """The table rows of the op nodes of a functional model built by ``build_outputs(*inputs)``."""
+    inputs = [keras.Input(shape) for shape in shapes]
+    cost = estimate(keras.Model(inputs, build_outputs(*inputs)), batch_size=batch)
+    assert cost.unsupported == {}
+    return [r for r in cost.layers.to_dict("records") if r["type"].startswith("ops.")]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "shapes", "expected"),
+    [
+        (lambda a, b: a + b, [(3, 4), (3, 4)], [("ops.Add", 0, 2 * 12)]),  # 1 FLOP per output element
+        (lambda a: a * 0.5, [(6,)], [("ops.Multiply", 0, 2 * 6)]),
+        (lambda a: keras.ops.exp(a), [(5,)], [("ops.Exp", 0, 2 * 5)]),
+        (lambda a: keras.ops.sum(a, axis=-1), [(3, 4)], [("ops.Sum", 0, 2 * 12)]),  # 1 per input element
+        (lambda a: keras.ops.var(a, axis=-1), [(3, 4)], [("ops.Var", 0, 3 * 2 * 12)]),
+        (lambda a: keras.ops.reshape(a, (-1, 2)), [(3, 4)], [("ops.Reshape", 0, 0)]),
+        (lambda a: keras.ops.transpose(a, (0, 2, 1)), [(3, 4)], [("ops.Transpose", 0, 0)]),
+        (lambda a: keras.ops.sigmoid(a), [(5,)], [("ops.Sigmoid", 0, 4 * 2 * 5)]),  # 4 FLOPs per element
+        # (2, 3, 4) @ (2, 4, 5): 2 x 3 x 5 outputs x 4 contracted = 120 MACs per sample
+        (lambda a, b: keras.ops.matmul(a, b), [(3, 4), (4, 5)], [("ops.Matmul", 2 * 3 * 5 * 4, 2 * 2 * 3 * 5 * 4)]),
+        (lambda a, b: keras.ops.einsum("bij,bjk->bik", a, b), [(3, 4), (4, 5)],
+         [("ops.Einsum", 2 * 3 * 4 * 5, 2 * 2 * 3 * 4 * 5)]),
+    ],
+)
+def test_keras_ops_in_a_functional_graph(outputs, shapes, expected):
+    rows = op_rows(outputs, shapes)
+    assert [(r["type"], r["forward_macs"], r["forward_flops"]) for r in rows] == expected
+
+
+def test_matmul_of_two_activations_needs_both_operand_gradients():
+    [r] = op_rows(lambda a, b: keras.ops.matmul(L.Dense(4)(a), b), [(3, 4), (4, 5)])
+    macs = 2 * 3 * 5 * 4
+    assert r["backward_flops"] == 4 * macs  # 2 FLOPs per MAC for each operand's gradient
+
+
+def test_layer_scale_and_custom_scale_layer():
+    from keras.src.applications.convnext import LayerScale
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    scale = row(LayerScale(1e-6, 8, name="scale"), (5, 8), batch=2)
+    assert (scale["forward_flops"], scale["params"]) == (2 * 5 * 8, 8)  # x * gamma: 1 per element
+    custom = multi_row(CustomScaleLayer(0.17, name="custom"), [(5, 8), (5, 8)], batch=2)
+    assert custom["forward_flops"] == 2 * 2 * 5 * 8  # a + b * scale: 2 per output element
