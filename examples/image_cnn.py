@@ -15,10 +15,8 @@ The images are synthetic (see ``quickstart.synthetic_images``); nothing is downl
     tensorboard --logdir logs
 """
 
-import argparse
-
 import keras
-from quickstart import CLASSES, print_throughput, synthetic_images
+from quickstart import CLASSES, argument_parser, print_throughput, synthetic_images
 
 from nns_callbacks import NNSCallback
 
@@ -65,11 +63,7 @@ def print_top_layers(cost, count: int = 5) -> None:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log-dir", default="logs", help="TensorBoard log directory (default logs)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=2048, help="synthetic training + validation images")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--update-freq", type=int, default=5, help="steps per batch-level measurement")
     return parser.parse_args(argv)
 

@@ -73,13 +73,18 @@ def _rates(logs, prefix: str, epoch: int) -> str:
     return text
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """The options the image examples share."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--log-dir", default="logs", help="TensorBoard log directory (default logs)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=2048, help="synthetic training + validation images")
     parser.add_argument("--batch-size", type=int, default=64)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return argument_parser(__doc__.splitlines()[0]).parse_args(argv)
 
 
 def main(argv=None):

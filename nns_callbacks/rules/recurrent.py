@@ -28,12 +28,8 @@ def _act(activation, elements: int) -> int:
     return flops
 
 
-def gated_step(cell, batch: int, input_dim: int, gates: int, elementwise: int) -> LayerCost:
-    """One step of ``gates`` dense projections of [input, state] plus ``elementwise`` FLOPs."""
-    units = cell.units
-    input_macs = batch * gates * units * input_dim
-    recurrent_macs = batch * gates * units * units
-    saved = _STATE_TENSORS.get(type(cell).__name__, 1) * batch * units
+def step_cost(input_macs: int, recurrent_macs: int, elementwise: int, saved: int) -> LayerCost:
+    """One step: only the input projection's gradient depends on the input needing one."""
     return LayerCost(
         macs=input_macs + recurrent_macs,
         elementwise_flops=elementwise,
@@ -42,6 +38,13 @@ def gated_step(cell, batch: int, input_dim: int, gates: int, elementwise: int) -
         internal_grad_flops=2 * recurrent_macs + elementwise,
         saved_elements=saved,
     )
+
+
+def gated_step(cell, batch: int, input_dim: int, gates: int, elementwise: int) -> LayerCost:
+    """One step of ``gates`` dense projections of [input, state] plus ``elementwise`` FLOPs."""
+    units = cell.units
+    saved = _STATE_TENSORS.get(type(cell).__name__, 1) * batch * units
+    return step_cost(batch * gates * units * input_dim, batch * gates * units * units, elementwise, saved)
 
 
 def simple_rnn_step(cell, batch: int, input_dim: int) -> LayerCost:
@@ -80,15 +83,7 @@ def conv_lstm_step(cell, batch: int, step_shape: tuple[int, ...]) -> LayerCost:
     n = positions * cell.filters
     adds = 4 * n * (2 if cell.use_bias else 1)
     gates = _act(cell.recurrent_activation, 3 * n) + _act(cell.activation, 2 * n)
-    elementwise = adds + gates + 4 * n
-    return LayerCost(
-        macs=input_macs + recurrent_macs,
-        elementwise_flops=elementwise,
-        input_grad_flops=2 * input_macs,
-        weight_grad_flops=2 * (input_macs + recurrent_macs),
-        internal_grad_flops=2 * recurrent_macs + elementwise,
-        saved_elements=_STATE_TENSORS["ConvLSTMCell"] * n,
-    )
+    return step_cost(input_macs, recurrent_macs, adds + gates + 4 * n, _STATE_TENSORS["ConvLSTMCell"] * n)
 
 
 def _conv_output_spatial(cell, step_shape, channels_last: bool) -> tuple[int, ...]:
