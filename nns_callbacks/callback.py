@@ -217,13 +217,15 @@ class NNSCallback(keras.callbacks.Callback):
         self._val_logs: dict[str, float] = {}
         self._first_epoch_of_fit = True
         self._chief = True
+        self._epoch_shift = 0
+        self._last_epoch_step = -1
 
     # Keras hooks: each one line.
     def on_train_begin(self, logs=None):
         self._guard(self._begin_training)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._guard(self._begin_epoch)
+        self._guard(self._begin_epoch, epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         self._guard(self._train_batch_end, batch, logs)
@@ -300,10 +302,12 @@ class NNSCallback(keras.callbacks.Callback):
         self._steps_in_fit = 0
         self._write_cost_panels()
 
-    def _begin_epoch(self):
+    def _begin_epoch(self, epoch):
         if self._train is None:
             return
         warm = self._first_epoch_of_fit
+        if warm:  # a new fit that counts epochs from 0 again continues the epoch axis instead
+            self._epoch_shift = max(0, self._last_epoch_step + 1 - epoch)
         self._first_epoch_of_fit = False
         self._epoch_steps = 0
         self._train.begin_pass(None if warm else self._clock())
@@ -371,15 +375,17 @@ class NNSCallback(keras.callbacks.Callback):
 
     def _end_epoch(self, epoch, logs):
         total = self._train.total() if self._train else None
+        if total is not None and logs is not None:
+            logs.update(total.as_logs())
+        step = epoch + self._epoch_shift
+        self._last_epoch_step = max(self._last_epoch_step, step)
         if total is not None:
-            if logs is not None:
-                logs.update(total.as_logs())
-            self._write_rates("train", "epoch_", total, epoch)
+            self._write_rates("train", "epoch_", total, step)
         if self._val_logs:
             if logs is not None:
                 logs.update(self._val_logs)
             val = {k[len("val_"):]: v for k, v in self._val_logs.items()}
-            self._write_logs("validation", "epoch_", val, epoch)
+            self._write_logs("validation", "epoch_", val, step)
         self._flush()
 
     def _end_training(self):

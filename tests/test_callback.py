@@ -167,6 +167,7 @@ def test_fit_again_continues_steps_without_overwriting(tmp_path):
     events = read_events(tmp_path)
     assert [step for step, _ in events[("train", "batch_samples_per_sec")]] == [3, 4, 7, 8]
     assert [step for step, _ in events[("train", "cost/params")]] == [0, 4]
+    assert [step for step, _ in events[("train", "epoch_samples_per_sec")]] == [0, 1]  # epoch 0 again: shifted
 
 
 @pytest.mark.parametrize("stopper", [keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=0)])
