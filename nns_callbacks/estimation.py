@@ -260,7 +260,7 @@ def _weights_params(weights) -> tuple[int, int, int]:
     return params, trainable, nbytes
 
 
-def _layer_rows(walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
+def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
     seen: set[int] = set()
     rows = []
     for leaf in walk.leaves:
@@ -289,13 +289,12 @@ def _layer_rows(walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
                 "counted": counted,
             }
         )
-    rows += _unattributed_rows(walk, seen, update_flops)
+    rows += _unattributed_rows(model, seen, update_flops)
     return rows
 
 
-def _unattributed_rows(walk: ModelWalk, seen: set[int], update_flops: int) -> list[dict]:
+def _unattributed_rows(model, seen: set[int], update_flops: int) -> list[dict]:
     """Weights that no costed call owns (a subclassed model's own variables), as one row."""
-    model = walk.model
     rest = [w for w in model.weights if id(w) not in seen]
     if not rest:
         return []
@@ -336,8 +335,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost:
     opt_cost = optimizer_cost(optimizer)
-    walk.model = model
-    rows = _layer_rows(walk, opt_cost.update_flops, walk.unsupported)
+    rows = _layer_rows(model, walk, opt_cost.update_flops, walk.unsupported)
     frame = _frame(rows)
     _warn_unsupported(walk.unsupported)
     params, trainable, weight_bytes = _weights_params(model.weights)
