@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import threading
 import time
@@ -89,15 +90,40 @@ class _Phase:
             return self.meter.total()
 
 
-def _caller_epoch_iterator():
-    """The data iterator of the ``fit`` / ``evaluate`` / ``predict`` that is calling us, if any."""
+def _caller_local(name: str, wanted):
+    """The local ``name`` of the nearest calling frame (``fit``, ``evaluate``, ...) that has a ``wanted`` one."""
     frame = sys._getframe(1)
     while frame is not None:
-        candidate = frame.f_locals.get("epoch_iterator")
-        if candidate is not None and hasattr(candidate, "data_adapter"):
+        candidate = frame.f_locals.get(name)
+        if candidate is not None and wanted(candidate):
             return candidate
         frame = frame.f_back
     return None
+
+
+def _caller_epoch_iterator():
+    """The data iterator of the ``fit`` / ``evaluate`` / ``predict`` that is calling us, if any."""
+    return _caller_local("epoch_iterator", lambda x: hasattr(x, "data_adapter"))
+
+
+def _keras_tensorboard(ours, log_dir: str | None):
+    """A ``keras.callbacks.TensorBoard`` after ``ours`` in the running ``fit``, writing into ``log_dir``.
+
+    It writes the rates we put into ``logs`` under the same tags, so we leave those to it.
+    """
+    if log_dir is None:
+        return None
+    callbacks = _caller_local("callbacks", lambda x: isinstance(x, keras.callbacks.CallbackList))
+    listed = list(getattr(callbacks, "callbacks", []))
+    after = listed[listed.index(ours) + 1:] if ours in listed else []
+    for callback in after:
+        if isinstance(callback, keras.callbacks.TensorBoard) and _same_dir(callback.log_dir, log_dir):
+            return callback
+    return None
+
+
+def _same_dir(first: str, second: str) -> bool:
+    return os.path.realpath(first) == os.path.realpath(second)
 
 
 def _batch_plan(batch_size_arg, model) -> BatchPlan | None:
@@ -219,6 +245,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._chief = True
         self._epoch_shift = 0
         self._last_epoch_step = -1
+        self._keras_tb = None
 
     # Keras hooks: each one line.
     def on_train_begin(self, logs=None):
@@ -300,6 +327,7 @@ class NNSCallback(keras.callbacks.Callback):
         iterations = _safe(lambda: int(self.model.optimizer.iterations))
         self._step_offset = iterations if iterations is not None else self._step_offset + self._steps_in_fit
         self._steps_in_fit = 0
+        self._keras_tb = _keras_tensorboard(self, self.log_dir)
         self._write_cost_panels()
 
     def _begin_epoch(self, epoch):
@@ -324,7 +352,7 @@ class NNSCallback(keras.callbacks.Callback):
                 self._steps_in_fit += steps - self._epoch_steps
                 self._epoch_steps = steps
             global_step = self._step_offset + self._steps_in_fit
-        if window is not None and self.update_freq != "epoch":
+        if window is not None and self.update_freq != "epoch" and not self._keras_tb_writes("batch"):
             self._write_rates("train", "batch_", window, global_step)
         if logs is not None:
             logs.update(phase.latest)
@@ -379,14 +407,20 @@ class NNSCallback(keras.callbacks.Callback):
             logs.update(total.as_logs())
         step = epoch + self._epoch_shift
         self._last_epoch_step = max(self._last_epoch_step, step)
-        if total is not None:
-            self._write_rates("train", "epoch_", total, step)
-        if self._val_logs:
-            if logs is not None:
-                logs.update(self._val_logs)
+        if self._val_logs and logs is not None:
+            logs.update(self._val_logs)
+        if not self._keras_tb_writes("epoch"):
+            if total is not None:
+                self._write_rates("train", "epoch_", total, step)
             val = {k[len("val_"):]: v for k, v in self._val_logs.items()}
             self._write_logs("validation", "epoch_", val, step)
         self._flush()
+
+    def _keras_tb_writes(self, level: str) -> bool:
+        """Whether a keras.callbacks.TensorBoard in our log_dir writes ``level``-wise logs, ours included."""
+        if self._keras_tb is None:
+            return False
+        return level == "epoch" or self._keras_tb.update_freq != "epoch"
 
     def _end_training(self):
         self._in_fit = False

@@ -274,3 +274,19 @@ def test_mirrored_strategy_uses_global_batch_and_every_replica():
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"devices": 2, "peak": 2000.0, "batch": 32, "keys": ["flops_per_sec", "loss", "mfu", "samples_per_sec"]}
+
+
+@pytest.mark.parametrize("keras_update_freq", ["epoch", 2])
+def test_sharing_log_dir_with_keras_tensorboard_writes_each_tag_once(tmp_path, keras_update_freq):
+    x, y = data(128)
+    ours = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
+    theirs = keras.callbacks.TensorBoard(log_dir=str(tmp_path), update_freq=keras_update_freq)
+    dense_model().fit(x, y, batch_size=32, epochs=2, validation_data=data(64), callbacks=[ours, theirs], verbose=0)
+    events = read_events(tmp_path)
+    for (run, tag), points in events.items():
+        steps = [step for step, _ in points]
+        assert len(steps) == len(set(steps)), (run, tag, steps)
+    # Keras's callback writes the rates NNSCallback put into the logs: epoch 0 of training,
+    # batch ends t=1..4, from step 1 to step 4: 96 samples in 3 s
+    assert events[("train", "epoch_samples_per_sec")][0] == (0, 32.0)
+    assert ("validation", "epoch_mfu") in events and ("train", "cost/params") in events
