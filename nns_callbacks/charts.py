@@ -7,10 +7,7 @@ import io
 
 def top_layers_png(layers, top: int = 12) -> tuple[bytes, int, int]:
     """Two horizontal bar charts (training GFLOPs, activation MiB) of the top layers: (png, width, height)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg; pyplot's global backend is left alone
 
     figure = Figure(figsize=(12, 0.35 * top + 1.6), dpi=80)
     panels = [

@@ -12,6 +12,7 @@ them; nothing before the first mark (or ``start``) is counted, so warm-up
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 
 
@@ -66,28 +67,45 @@ class ThroughputMeter:
     def reset(self) -> None:
         """Forget every mark."""
         self._marks: dict[int, Mark] = {}
+        self._steps: list[int] = []
 
     def start(self, steps: int, samples: int, time: float) -> None:
         """Begin the pass here, forgetting earlier marks: e.g. at an epoch's start, 0 steps done."""
         self._marks = {steps: Mark(steps, samples, time)}
+        self._steps = [steps]
 
     @property
     def started(self) -> bool:
         return bool(self._marks)
 
     def mark(self, steps: int, samples: int, time: float) -> None:
-        """Record that ``steps`` steps (``samples`` samples) had finished by ``time``; any order."""
+        """Record that ``steps`` steps (``samples`` samples) had finished by ``time``; any order.
+
+        Stored times stay effective: no later than any later step's, so that a step
+        is timed by the earliest moment it or a later one was seen finished.
+        """
         known = self._marks.get(steps)
         if known is not None and known.samples != samples:
             raise ValueError(f"step {steps} was marked with {known.samples} samples, then {samples}")
-        if known is None or time < known.time:
-            self._marks[steps] = Mark(steps, samples, time)
+        index = bisect.bisect_left(self._steps, steps)
+        if known is None:
+            self._steps.insert(index, steps)
+        if index + 1 < len(self._steps):
+            time = min(time, self._marks[self._steps[index + 1]].time)
+        if known is not None and known.time <= time:
+            return
+        self._marks[steps] = Mark(steps, samples, time)
+        for position in range(index - 1, -1, -1):  # in-order marks stop at once
+            earlier = self._marks[self._steps[position]]
+            if earlier.time <= time:
+                break
+            self._marks[earlier.steps] = dataclasses.replace(earlier, time=time)
 
     def between(self, first_steps: int, last_steps: int) -> Rates | None:
         """Rates from the mark at ``first_steps`` to the mark at ``last_steps``."""
         if first_steps not in self._marks or last_steps not in self._marks or last_steps <= first_steps:
             return None
-        first, last = self._effective(first_steps), self._effective(last_steps)
+        first, last = self._marks[first_steps], self._marks[last_steps]
         _check_increasing(first, last)
         return rates(
             last.steps - first.steps, last.samples - first.samples, last.time - first.time,
@@ -96,15 +114,9 @@ class ThroughputMeter:
 
     def total(self) -> Rates | None:
         """Rates from the first mark to the last."""
-        if len(self._marks) < 2:
+        if len(self._steps) < 2:
             return None
-        return self.between(min(self._marks), max(self._marks))
-
-    def _effective(self, steps: int) -> Mark:
-        """The mark at ``steps``, timed by the earliest mark at or after it: that step had finished by then."""
-        mark = self._marks[steps]
-        earliest = min(m.time for s, m in self._marks.items() if s >= steps)
-        return Mark(mark.steps, mark.samples, earliest)
+        return self.between(self._steps[0], self._steps[-1])
 
 
 def _check_increasing(first: Mark, last: Mark) -> None:

@@ -9,8 +9,6 @@ times the incoming gradient), measured per input element.
 
 from __future__ import annotations
 
-import math
-
 import keras
 
 from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported
@@ -194,7 +192,3 @@ def softmax_layer(layer, call: LayerCall) -> LayerCost:
     extra = call.input_elements if mask is not None else 0
     cost = activation_by_name("softmax", call.input_elements)
     return LayerCost(elementwise_flops=cost.elementwise_flops + extra, input_grad_flops=cost.input_grad_flops + extra)
-
-
-def output_elements(call: LayerCall) -> int:
-    return math.prod(call.output_shape)
