@@ -12,8 +12,9 @@ from keras.src import utils
 
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .cost import ModelCost
+from .keras_compat import type_name
 from .optimizers import optimizer_cost, resolve_optimizer
-from .registry import LayerCost, collecting_unsupported, rule_for
+from .registry import FREE, LayerCost, collecting_unsupported, fitting_rule
 from .walk import LeafCall, ModelWalk
 
 _warned_unsupported: set[str] = set()
@@ -198,7 +199,11 @@ _RULE_FAILED = " (rule failed)"
 
 def _leaf_cost(leaf: LeafCall, unsupported) -> LayerCost | None:
     """The rule's cost of one call; ``None`` (and an ``unsupported`` entry) when there is none."""
-    rule = rule_for(leaf.layer)
+    if leaf.kind == "traced":
+        return FREE
+    if leaf.kind == "untraceable":
+        return None  # listed by the walk
+    rule = fitting_rule(leaf.layer)
     if rule is None:
         unsupported[type_name(leaf.layer)] += 1
         return None
@@ -214,33 +219,27 @@ def _leaf_cost(leaf: LeafCall, unsupported) -> LayerCost | None:
         return None
 
 
-def type_name(layer) -> str:
-    """The class name of a layer; ``ops.<Name>`` for a keras op node of a Functional graph."""
-    name = type(layer).__name__
-    return name if isinstance(layer, keras.layers.Layer) else f"ops.{name}"
-
-
 def _itemsize(dtype) -> int:
     return np.dtype(keras.backend.standardize_dtype(dtype)).itemsize if dtype else 4
 
 
 def _backward(leaf: LeafCall, cost: LayerCost) -> int:
-    trains = bool(getattr(leaf.layer, "trainable_weights", None)) and getattr(leaf.layer, "trainable", True)
     flops = cost.input_grad_flops if leaf.needs_input_grad else 0
-    flops += cost.weight_grad_flops if trains else 0
-    flops += cost.internal_grad_flops if (trains or leaf.needs_input_grad) else 0
+    flops += cost.weight_grad_flops if leaf.trains else 0
+    flops += cost.internal_grad_flops if (leaf.trains or leaf.needs_input_grad) else 0
     return flops
 
 
 def _saved_bytes(leaf: LeafCall, cost: LayerCost) -> int:
-    trains = bool(getattr(leaf.layer, "trainable_weights", None)) and getattr(leaf.layer, "trainable", True)
-    if not (trains or leaf.needs_input_grad):
+    if not (leaf.trains or leaf.needs_input_grad):
         return 0
     if cost.saved_elements is None and any(None in shape for shape in leaf.call.output_shapes):
         return 0  # an output size Keras can't tell: nothing to count
     saved = leaf.call.output_elements if cost.saved_elements is None else cost.saved_elements
-    dtype = getattr(leaf.layer, "compute_dtype", None) or keras.config.floatx()
-    return saved * _itemsize(dtype)
+    dtype = getattr(leaf.layer, "compute_dtype", None)
+    if dtype is None and leaf.call.output_dtypes:
+        dtype = leaf.call.output_dtypes[0]
+    return saved * _itemsize(dtype or keras.config.floatx())
 
 
 def _new_weights(layer, seen: set[int]) -> list:
@@ -271,6 +270,9 @@ def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[
             cost = LayerCost(saved_elements=0)
         params, trainable, weight_bytes = _weights_params(_new_weights(leaf.layer, seen))
         backward = _backward(leaf, cost)
+        saved_bytes = _saved_bytes(leaf, cost)
+        if _adds_nothing(leaf, counted, params, cost, backward, saved_bytes):
+            continue
         shapes = leaf.call.output_shapes
         rows.append(
             {
@@ -285,12 +287,19 @@ def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[
                 "backward_flops": backward,
                 "training_flops": cost.forward_flops + backward + update_flops * trainable,
                 "weight_bytes": weight_bytes,
-                "activation_bytes": _saved_bytes(leaf, cost),
+                "activation_bytes": saved_bytes,
                 "counted": counted,
             }
         )
     rows += _unattributed_rows(model, seen, update_flops)
     return rows
+
+
+def _adds_nothing(leaf: LeafCall, counted: bool, params: int, cost: LayerCost, backward: int, saved: int) -> bool:
+    """A free op inside a traced call, or a traced layer's own row with no weights of its own: not a row."""
+    if leaf.in_call:
+        return counted and not (cost.forward_flops or backward or saved)
+    return leaf.kind == "traced" and leaf.children > 0 and params == 0
 
 
 def _unattributed_rows(model, seen: set[int], update_flops: int) -> list[dict]:
@@ -337,7 +346,7 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
     opt_cost = optimizer_cost(optimizer)
     rows = _layer_rows(model, walk, opt_cost.update_flops, walk.unsupported)
     frame = _frame(rows)
-    _warn_unsupported(walk.unsupported)
+    _warn_unsupported(walk.unsupported, walk.reasons)
     params, trainable, weight_bytes = _weights_params(model.weights)
     trainable_bytes = _trainable_bytes(model.weights)
     forward_flops = int(frame["forward_flops"].sum())
@@ -375,13 +384,15 @@ def _policy_name(model) -> str:
     return getattr(policy, "name", None) or keras.config.dtype_policy().name
 
 
-def _warn_unsupported(unsupported) -> None:
+def _warn_unsupported(unsupported, reasons: dict[str, str]) -> None:
+    """One warning per kind of uncounted call, the first time it is seen in this process."""
     for name, count in unsupported.items():
         if name in _warned_unsupported or name.endswith(_RULE_FAILED):
             continue
         _warned_unsupported.add(name)
+        why = reasons.get(name, "no cost rule")
         warnings.warn(
-            f"nns_callbacks: no cost rule for {name} ({count} call(s)); counted as 0 and listed "
-            "in ModelCost.unsupported. Register one with nns_callbacks.register_cost_rule.",
+            f"nns_callbacks: {name} ({count} call(s)) counted as 0: {why}. Listed in ModelCost.unsupported; "
+            "register a cost rule with nns_callbacks.register_cost_rule.",
             stacklevel=4,
         )

@@ -15,7 +15,11 @@ import inspect
 import math
 from collections.abc import Callable
 
-__all__ = ["LayerCall", "LayerCost", "matmul_cost", "register_cost_rule", "report_unsupported", "rule_for"]
+from .keras_compat import is_layer_class
+
+__all__ = [
+    "LayerCall", "LayerCost", "fitting_rule", "matmul_cost", "register_cost_rule", "report_unsupported", "rule_for",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +116,7 @@ class LayerCall:
     kwargs: dict
     output_shapes: list[tuple[int, ...]]
     input_shapes: list[tuple[int, ...]]
+    output_dtypes: list[str] = dataclasses.field(default_factory=list)
 
     def argument(self, name: str, default=None):
         """The call argument ``name`` as bound to the layer's ``call`` signature."""
@@ -213,6 +218,25 @@ def rule_for(layer) -> Rule | None:
         rule = _RULES.get(cls)
         if rule is not None:
             return rule
+    return None
+
+
+def fitting_rule(layer) -> Rule | None:
+    """The inherited rule, where it fits: no class below the registered one overrides ``call``.
+
+    A subclass that overrides ``call`` (``ReversibleEmbedding``,
+    ``CachedMultiHeadAttention``) does something the rule does not know, and is
+    traced op by op instead, unless a rule is registered for it (the built-in
+    rules register Keras's own subclasses that they fit, such as ``LSTM``).
+    Keras ops (not layers) take their class's rule.
+    """
+    _load_builtin_rules()
+    for cls in type(layer).__mro__:
+        rule = _RULES.get(cls)
+        if rule is not None:
+            return rule
+        if "call" in vars(cls) and is_layer_class(cls):
+            return None
     return None
 
 

@@ -1,10 +1,18 @@
-"""The model walk: every layer call of a model, with concrete shapes, in execution order.
+"""The model walk: every costed call of a model, with concrete shapes, in execution order.
 
-Functional and Sequential models are walked along their graph, nested models
-are expanded, and layers with sublayers but no cost rule (subclassed models and
-layers) are traced: their ``call`` runs on symbolic tensors while every
-sublayer call is recorded.  A layer with a rule is a leaf: its own sublayers
-are part of its rule.
+Functional and Sequential models are walked along their graph and nested models
+are expanded.  Every other layer is called the way Keras calls it (its
+``__call__``: dtype conversion, masks, the ``training`` flag) on symbolic
+tensors, and the walk takes over where Keras would compute the outputs:
+
+* a layer whose cost rule fits it is a leaf, costed as a whole;
+* any other layer's ``call`` runs on symbolic tensors, so that each Keras op it
+  performs (``ops.einsum``, ``x + y``, ``ops.softmax``, ...) and each sublayer it
+  calls is recorded with its real shapes, under the layer's qualified name.
+
+Ops that only touch constants or weights run eagerly and are not recorded; a
+layer whose ``call`` cannot run on symbolic tensors is listed as unsupported
+and its outputs come from Keras.
 """
 
 from __future__ import annotations
@@ -12,24 +20,41 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import math
 import threading
 
 import keras
-from keras.src import tree
-from keras.src.layers.layer import Layer
-from keras.src.models.functional import Functional
 
-from .registry import LayerCall, collecting_unsupported, rule_for
+from . import keras_compat as compat
+from .registry import LayerCall, collecting_unsupported, fitting_rule, report_unsupported
+
+NOT_TRACEABLE = " (not traceable)"
+"""Suffix of an ``unsupported`` entry for a layer whose ``call`` could not be traced."""
+
+FAILED = " (output unknown)"
+"""Suffix of an ``unsupported`` entry for a call whose output Keras could not compute."""
 
 
 @dataclasses.dataclass
 class LeafCall:
-    """A layer call that is costed as a whole."""
+    """A call that is costed as a whole: a layer with a rule, a Keras op, or a traced layer's own row.
+
+    ``trains``: the call computes a weight gradient (its layer, or for an op the
+    layer whose ``call`` ran it, has trainable weights the op uses).
+    ``kind``: ``"rule"`` (costed by its rule), ``"traced"`` (the row of a traced
+    layer itself: its own weights, no FLOPs beyond its ``children`` rows) or
+    ``"untraceable"`` (a layer that could not be traced: counted as 0).
+    ``in_call``: a Keras op recorded inside a traced layer's ``call``.
+    """
 
     path: str
     call: LayerCall
     call_index: int
     needs_input_grad: bool
+    trains: bool = False
+    kind: str = "rule"
+    children: int = 0
+    in_call: bool = False
 
     @property
     def layer(self):
@@ -37,15 +62,39 @@ class LeafCall:
 
 
 def _tensors(structure) -> list:
-    return [x for x in tree.flatten(structure) if hasattr(x, "shape") and hasattr(x, "dtype")]
+    return [x for x in keras.tree.flatten(structure) if hasattr(x, "shape") and hasattr(x, "dtype")]
 
 
 def _shapes(tensors) -> list[tuple]:
     return [tuple(None if d is None else int(d) for d in x.shape) for x in tensors]
 
 
-def _has_sublayers(layer) -> bool:
-    return bool(getattr(layer, "_layers", None))
+def _is_symbolic(x) -> bool:
+    return isinstance(x, keras.KerasTensor)
+
+
+def _trains(layer) -> bool:
+    return bool(getattr(layer, "trainable_weights", None)) and getattr(layer, "trainable", True)
+
+
+def _as_specs(outputs, inputs):
+    """Symbolic outputs: concrete arrays become specs, and a sparse flag no input had is dropped.
+
+    Keras marks ``x * constant`` sparse when the constant is a backend array; the
+    next layer then fails on a sparse placeholder.
+    """
+    any_sparse_input = any(getattr(x, "sparse", False) for x in _tensors(inputs) if _is_symbolic(x))
+
+    def spec(x):
+        if _is_symbolic(x):
+            if getattr(x, "sparse", False) and not any_sparse_input:
+                return keras.KerasTensor(x.shape, dtype=x.dtype)
+            return x
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            return keras.KerasTensor(tuple(x.shape), dtype=keras.backend.standardize_dtype(x.dtype))
+        return x
+
+    return keras.tree.map_structure(spec, outputs)
 
 
 class ModelWalk:
@@ -54,148 +103,249 @@ class ModelWalk:
     def __init__(self):
         self.leaves: list[LeafCall] = []
         self.unsupported: collections.Counter = collections.Counter()
+        self.reasons: dict[str, str] = {}
         self._requires_grad: dict[int, bool] = {}
         self._keepalive: list = []
         self._calls: collections.Counter = collections.Counter()
-        self._prefix: list[str] = []
-        self._context_grad: list[bool] = []
+        self._prefix: list[str] = [""]
+        self._owners: list = [None]
+        self._context_grad: list[bool] = [False]
         self._suppress = 0
+        self._nodes = compat.NodeSnapshot()
+        self._top = None
 
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
+        self._mark(inputs, False)
         with collecting_unsupported(self.unsupported), _recording(self):
-            if isinstance(model, Functional) or _sequential_graph(model) is not None:
-                self._walk_graph(model, "", (inputs,), {})
-            else:
-                self._trace(model, "", (inputs,), {})
+            try:
+                if compat.graph_of(model) is not None:
+                    self._walk_graph(model, "", (inputs,), {})
+                else:
+                    self._top = model
+                    self._call_layer(model, "", (inputs,), {})
+            finally:
+                self._nodes.restore()
 
-    def visit(self, layer, prefix: str, args: tuple, kwargs: dict):
-        """Cost or expand one call of ``layer``; return its symbolic outputs."""
-        if rule_for(layer) is not None or not isinstance(layer, Layer):
-            return self._leaf(layer, prefix, args, kwargs, self._output_spec)
-        if isinstance(layer, Functional) or _sequential_graph(layer) is not None:
-            return self._expand(layer, prefix, args, kwargs, self._walk_graph)
-        if _has_sublayers(layer):
-            return self._expand(layer, prefix, args, kwargs, self._trace)
-        return self._leaf(layer, prefix, args, kwargs, self._output_spec)
+    # Graph models: one visit per node of the graph.
+
+    def _walk_graph(self, model, prefix, args, kwargs):
+        inputs = args[0] if args else next(iter(kwargs.values()))
+        return compat.run_graph(model, inputs, lambda op: lambda *a, **k: self._visit(op, prefix, a, k))
+
+    def _visit(self, op, prefix: str, args: tuple, kwargs: dict):
+        if not isinstance(op, keras.layers.Layer):
+            return self._leaf(op, prefix + op.name, args, kwargs, _op_output_spec)
+        first = len(self.leaves)
+        try:
+            return self._call_layer(op, prefix, args, kwargs)
+        except Exception as error:  # noqa: BLE001  (Keras refused the call itself: that layer's problem)
+            del self.leaves[first:]
+            return self._untraceable(op, prefix, args, kwargs, error)
+
+    def _call_layer(self, layer, prefix, args, kwargs):
+        """Call ``layer`` through Keras's ``__call__``; ``layer_call`` takes over inside it."""
+        self._prefix.append(prefix)
+        try:
+            return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
+        finally:
+            self._prefix.pop()
+
+    # Hooks: Keras computing a symbolic layer call or op output.
+
+    def layer_call(self, layer, args, kwargs):
+        """Cost, expand or trace one symbolic call of ``layer``; return its outputs."""
+        self._nodes.keep(layer)
+        prefix = self._prefix[-1]
+        if compat.graph_of(layer) is not None:
+            return self._expand(layer, prefix, args, kwargs)
+        if fitting_rule(layer) is not None:
+            return self._leaf(layer, prefix + layer.name, args, kwargs, _layer_output_spec)
+        return self._trace(layer, prefix, args, kwargs)
+
+    def op_call(self, op, args, kwargs):
+        """Record one Keras op run on symbolic tensors inside a traced ``call``."""
+        path = self._prefix[-1] + compat.op_label(op)
+        outputs = self._leaf(op, path, args, kwargs, _op_output_spec)
+        self.leaves[-1].in_call = True
+        return outputs
+
+    @property
+    def recording(self) -> bool:
+        return not self._suppress
+
+    # Leaves, expansions and traces.
 
     def _needs_grad(self, args, kwargs) -> bool:
         """Whether a gradient must flow into these arguments; unseen tensors inherit the enclosing call's."""
-        default = self._context_grad[-1] if self._context_grad else False
-        return any(self._requires_grad.get(id(x), default) for x in _tensors((args, kwargs)))
+        default = self._context_grad[-1]
+        return any(self._requires_grad.get(id(x), default) for x in _tensors((args, kwargs)) if _is_symbolic(x))
 
-    def _mark(self, layer, outputs, needs_grad: bool, keep: bool = False) -> None:
+    def _mark(self, outputs, requires: bool, keep: bool = False) -> None:
         """Record whether ``outputs`` need a gradient; ``keep``: leave tensors already recorded."""
-        requires = needs_grad or bool(getattr(layer, "trainable_weights", None))
         for x in _tensors(outputs):
             if keep and id(x) in self._requires_grad:
                 continue
             self._requires_grad[id(x)] = requires
             self._keepalive.append(x)
 
-    def _leaf(self, layer, prefix, args, kwargs, compute):
+    def _op_trains(self, op, args, kwargs) -> bool:
+        """An op trains when it uses a weight (a non-symbolic float operand) of a trainable owner."""
+        owner = self._owners[-1]
+        if owner is None or not _trains(owner):
+            return False
+        return any(
+            not _is_symbolic(x) and "float" in str(getattr(x, "dtype", "")) and len(getattr(x, "shape", ())) > 0
+            for x in _tensors((args, kwargs))
+        )
+
+    def _leaf(self, op, path, args, kwargs, compute):
         needs_grad = self._needs_grad(args, kwargs)
+        is_layer = isinstance(op, keras.layers.Layer)
+        trains = _trains(op) if is_layer else self._op_trains(op, args, kwargs)
         self._suppress += 1
         try:
-            outputs = compute(layer, args, kwargs)
+            outputs = compute(op, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001  (one call's failure is that call's problem)
+            outputs = self._unknown_output(op, path, args, kwargs, error)
         finally:
             self._suppress -= 1
-        inputs = _tensors((args, kwargs))
-        call = LayerCall(layer, args, kwargs, _shapes(_tensors(outputs)), _shapes(inputs))
-        self._calls[id(layer)] += 1
-        name = getattr(layer, "name", type(layer).__name__)
-        self.leaves.append(LeafCall(prefix + name, call, self._calls[id(layer)], needs_grad))
-        self._keepalive.extend(inputs)
-        self._mark(layer, outputs, needs_grad)
+        outputs = _as_specs(outputs, (args, kwargs))
+        self._record(op, path, args, kwargs, outputs, needs_grad, trains)
+        self._mark(outputs, needs_grad or trains)
         return outputs
 
-    def _expand(self, layer, prefix, args, kwargs, walk):
+    def _record(self, op, path, args, kwargs, outputs, needs_grad, trains, kind="rule", children=0):
+        inputs = _tensors((args, kwargs))
+        out = _tensors(outputs)
+        call = LayerCall(op, args, kwargs, _shapes(out), _shapes(inputs), [str(x.dtype) for x in out])
+        key = id(op) if isinstance(op, keras.layers.Layer) else path
+        self._calls[key] += 1
+        self.leaves.append(LeafCall(path, call, self._calls[key], needs_grad, trains, kind, children))
+        self._keepalive.extend(inputs)
+
+    def _unknown_output(self, op, path, args, kwargs, error):
+        """Outputs when Keras cannot compute them: listed, warned once, shaped like the first input."""
+        self._report(compat.type_name(op) + FAILED, f"Keras could not compute the output of {path} ({error!r}); "
+                     "it is assumed to keep the shape of its first input")
+        first = next((x for x in _tensors((args, kwargs)) if _is_symbolic(x)), None)
+        if first is None:
+            raise error
+        return keras.KerasTensor(first.shape, dtype=first.dtype)
+
+    def _expand(self, layer, prefix, args, kwargs):
         needs_grad = self._needs_grad(args, kwargs)
         self._context_grad.append(needs_grad)
         try:
-            outputs = walk(layer, prefix + layer.name + "/", args, kwargs)
+            outputs = self._walk_graph(layer, prefix + layer.name + "/", args, kwargs)
         finally:
             self._context_grad.pop()
-        self._mark(layer, outputs, needs_grad, keep=True)
+        self._mark(outputs, needs_grad or _trains(layer), keep=True)
         return outputs
 
-    @staticmethod
-    def _output_spec(layer, args, kwargs):
-        """Outputs of one call; on symbolic inputs without adding a node to the model's graph."""
-        if any(isinstance(x, keras.KerasTensor) for x in _tensors((args, kwargs))):
-            return layer.compute_output_spec(*args, **kwargs)
-        if isinstance(layer, Layer):
-            return _ORIGINAL_CALL(layer, *args, **kwargs)
-        return layer(*args, **kwargs)
-
-    def _walk_graph(self, model, prefix, args, kwargs):
-        graph = model if isinstance(model, Functional) else _sequential_graph(model)
-        inputs = args[0] if args else next(iter(kwargs.values()))
-        if isinstance(inputs, dict) and isinstance(graph._inputs_struct, dict):
-            inputs = {name: inputs[name] for name in graph._inputs_struct}
-
-        def operation_fn(op):
-            return lambda *a, **k: self.visit(op, prefix, a, k)
-
-        return graph._run_through_graph(inputs, operation_fn=operation_fn)
-
     def _trace(self, layer, prefix, args, kwargs):
-        self._prefix.append(prefix)
+        """Run ``layer.call`` on symbolic tensors, recording its ops and sublayer calls."""
+        needs_grad = self._needs_grad(args, kwargs)
+        trains = _trains(layer)
+        first = len(self.leaves)
+        top = layer is self._top
+        self._prefix.append("" if top else prefix + layer.name + "/")
+        self._owners.append(layer)
+        self._context_grad.append(needs_grad or trains)
         try:
-            if any(isinstance(x, keras.KerasTensor) for x in _tensors((args, kwargs))):
-                return keras.src.backend.compute_output_spec(layer.call, *args, **kwargs)
-            return layer.call(*args, **kwargs)
+            outputs = _as_specs(layer.call(*args, **kwargs), (args, kwargs))
+        except Exception as error:  # noqa: BLE001  (an untraceable layer must not stop the estimate)
+            del self.leaves[first:]
+            outputs = self._untraceable(layer, prefix, args, kwargs, error)
+            return outputs
         finally:
             self._prefix.pop()
+            self._owners.pop()
+            self._context_grad.pop()
+        if not top:  # the model's own weights are the estimate's "(own weights)" row
+            self._record(layer, prefix + layer.name, args, kwargs, outputs, needs_grad, trains, "traced", len(self.leaves) - first)
+        self._mark(outputs, needs_grad or trains, keep=True)
+        return outputs
 
-    def intercept(self, layer, args, kwargs):
-        """A sublayer call seen while tracing: visit it, or run it plainly inside a leaf."""
-        if self._suppress or not self._prefix:
-            return _ORIGINAL_CALL(layer, *args, **kwargs)
-        prefix = self._prefix[-1]
-        if rule_for(layer) is not None or not _has_sublayers(layer):
-            return self._leaf(layer, prefix, args, kwargs, _plain_call)
-        return self._expand(layer, prefix, args, kwargs, self._trace_call)
+    def _report(self, name: str, reason: str) -> None:
+        report_unsupported(name)
+        self.reasons.setdefault(name, reason)
 
-    def _trace_call(self, layer, prefix, args, kwargs):
-        self._prefix.append(prefix)
+    def _untraceable(self, layer, prefix, args, kwargs, error):
+        self._report(compat.type_name(layer) + NOT_TRACEABLE,
+                     f"its call could not run on symbolic inputs at {prefix}{layer.name} ({error!r})")
+        needs_grad = self._needs_grad(args, kwargs)
+        self._suppress += 1
         try:
-            return _ORIGINAL_CALL(layer, *args, **kwargs)
+            outputs = compat.ORIGINAL_LAYER_SYMBOLIC_CALL(layer, *args, **kwargs)
+        except Exception as inner:  # noqa: BLE001
+            outputs = self._unknown_output(layer, prefix + layer.name, args, kwargs, inner)
         finally:
-            self._prefix.pop()
+            self._suppress -= 1
+        outputs = _as_specs(outputs, (args, kwargs))
+        self._record(layer, prefix + layer.name, args, kwargs, outputs, needs_grad, _trains(layer), "untraceable")
+        self._mark(outputs, needs_grad or _trains(layer))
+        return outputs
 
 
-def _plain_call(layer, args, kwargs):
-    return _ORIGINAL_CALL(layer, *args, **kwargs)
+def _layer_output_spec(layer, *args, **kwargs):
+    """A layer's symbolic outputs; traced by the backend where Keras's shape rule leaves a size unknown.
+
+    ``EinsumDense`` reports ``None`` wherever its ``output_shape`` says ``None``,
+    whatever the input; the einsum of the input and the kernel has the true sizes.
+    """
+    outputs = compat.ORIGINAL_LAYER_SYMBOLIC_CALL(layer, *args, **kwargs)
+    if all(None not in s for s in _shapes(_tensors(outputs))) or any(None in s for s in _shapes(_tensors(args))):
+        return outputs
+    if isinstance(layer, keras.layers.EinsumDense) and len(args) == 1:
+        return keras.ops.einsum(layer.equation, args[0], layer.kernel)
+    return keras.Operation.compute_output_spec(layer, *args, **kwargs)
 
 
-def _sequential_graph(model):
-    """The Functional graph behind a built Sequential model, or ``None``."""
-    if isinstance(model, keras.Sequential):
-        return getattr(model, "_functional", None)
-    return None
+def _op_output_spec(op, *args, **kwargs):
+    """An op's symbolic outputs, without adding a node to any graph."""
+    return op.compute_output_spec(*args, **kwargs)
 
 
-_ORIGINAL_CALL = Layer.__call__
+def output_elements(leaf: LeafCall) -> int:
+    """Elements of a leaf's outputs; 0 when a size is unknown."""
+    shapes = leaf.call.output_shapes
+    if any(None in s for s in shapes):
+        return 0
+    return sum(math.prod(s) for s in shapes)
+
+
 _ACTIVE = threading.local()
 _PATCH_LOCK = threading.Lock()
 _patch_users = 0
 
 
-def _recording_call(self, *args, **kwargs):
+def _active_walk():
     walk = getattr(_ACTIVE, "walk", None)
+    return walk if walk is not None and walk.recording else None
+
+
+def _layer_symbolic_call(layer, *args, **kwargs):
+    walk = _active_walk()
     if walk is None:
-        return _ORIGINAL_CALL(self, *args, **kwargs)
-    return walk.intercept(self, args, kwargs)
+        return compat.ORIGINAL_LAYER_SYMBOLIC_CALL(layer, *args, **kwargs)
+    return walk.layer_call(layer, args, kwargs)
+
+
+def _op_symbolic_call(op, *args, **kwargs):
+    walk = _active_walk()
+    if walk is None:
+        return compat.ORIGINAL_OP_SYMBOLIC_CALL(op, *args, **kwargs)
+    return walk.op_call(op, args, kwargs)
 
 
 @contextlib.contextmanager
 def _recording(walk: ModelWalk):
-    """Route ``Layer.__call__`` through ``walk`` in this thread while the block runs."""
+    """Route symbolic layer calls and Keras ops through ``walk`` in this thread while the block runs."""
     global _patch_users
     with _PATCH_LOCK:
         _patch_users += 1
-        Layer.__call__ = _recording_call
+        compat.patch_symbolic_calls(_layer_symbolic_call, _op_symbolic_call)
     previous = getattr(_ACTIVE, "walk", None)
     _ACTIVE.walk = walk
     try:
@@ -205,4 +355,4 @@ def _recording(walk: ModelWalk):
         with _PATCH_LOCK:
             _patch_users -= 1
             if _patch_users == 0:
-                Layer.__call__ = _ORIGINAL_CALL
+                compat.restore_symbolic_calls()

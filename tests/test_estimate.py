@@ -176,7 +176,8 @@ def test_subclassed_layer_inside_functional_model():
     model = keras.Model(x, Residual(name="block")(keras.layers.Dense(6, name="pre")(x)))
     cost = estimate(model)
     r = rows(cost)
-    assert list(cost.layers["name"]) == ["pre", "block/a", "block/b"]
+    assert list(cost.layers["name"]) == ["pre", "block/a", "block/b", "block/add"]
+    assert r["block/add"]["forward_flops"] == 6  # the residual add inside Residual.call
     assert cost.forward_macs == 3 * 6 * 6  # 108
     assert cost.params == model.count_params() == 3 * (6 * 6 + 6)
     # pre: first after Input, weight gradient only: 2 * 36 + 6 bias = 78
@@ -344,8 +345,8 @@ def test_multiple_inputs_given_as_list():
 # Unsupported layers
 
 
-class Unruled(keras.layers.Layer):
-    """A custom layer with a weight and no cost rule."""
+class Scale(keras.layers.Layer):
+    """A custom layer with a weight, written with Keras ops and no cost rule."""
 
     def build(self, input_shape):
         self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
@@ -354,39 +355,67 @@ class Unruled(keras.layers.Layer):
         return x * self.w
 
 
-def unsupported_model():
+def test_custom_layers_without_rules_are_counted_op_by_op():
     x = keras.Input((4,))
     y = keras.layers.Lambda(lambda t: t * 2.0, name="double")(x)
-    y = keras.layers.Lambda(lambda t: t + 1.0, name="shift")(y)
-    y = Unruled(name="unruled")(y)
+    y = Scale(name="scale")(y)
+    cost = estimate(keras.Model(x, keras.layers.Dense(3, name="fc")(y)), batch_size=2)
+    r = rows(cost)
+    assert list(cost.layers["name"]) == ["double/multiply", "scale/multiply", "scale", "fc"]
+    assert r["double/multiply"]["type"] == "ops.Multiply"
+    assert r["double/multiply"]["forward_flops"] == r["scale/multiply"]["forward_flops"] == 2 * 4  # 8
+    assert r["scale"]["params"] == 4 and r["scale"]["forward_flops"] == 0  # the layer's own weights
+    assert r["scale/multiply"]["activation_bytes"] == 2 * 4 * 4  # its output, float32
+    assert cost.unsupported == {}
+    assert cost.params == model_params(cost) == 4 + 4 * 3 + 3
+
+
+class Opaque(keras.layers.Layer):
+    """A custom layer written with TensorFlow functions instead of Keras ops: it cannot be traced."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.math.multiply(x, self.w)
+
+
+def unsupported_model():
+    x = keras.Input((4,))
+    y = keras.layers.Lambda(lambda t: keras.ops.sort(t), name="sort")(x)
+    y = keras.layers.Lambda(lambda t: keras.ops.sort(t) + 1.0, name="sort_shift")(y)
+    y = Opaque(name="opaque")(y)
     return keras.Model(x, keras.layers.Dense(3, name="fc")(y))
 
 
-def test_unsupported_layers_warn_once_per_type(fresh_warnings):
+def test_unsupported_calls_warn_once_per_kind(fresh_warnings):
     model = unsupported_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cost = estimate(model)
         estimate(model)
         estimate(unsupported_model())
-    messages = [str(w.message) for w in caught if "no cost rule" in str(w.message)]
+    messages = [str(w.message) for w in caught if "counted as 0" in str(w.message)]
     assert len(messages) == 2
-    assert any("Lambda (2 call(s))" in m for m in messages)
-    assert any("Unruled (1 call(s))" in m for m in messages)
+    assert any("ops.Sort (2 call(s)) counted as 0: no cost rule" in m for m in messages)
+    assert any("Opaque (not traceable) (1 call(s)) counted as 0: its call could not run" in m for m in messages)
     assert all(w.filename == __file__ for w in caught)
-    assert cost.unsupported == {"Lambda": 2, "Unruled": 1}
+    assert cost.unsupported == {"ops.Sort": 2, "Opaque (not traceable)": 1}
 
 
-def test_unsupported_layers_count_zero_and_are_marked(fresh_warnings):
-    with pytest.warns(UserWarning, match="no cost rule"):
+def test_unsupported_calls_count_zero_and_are_marked(fresh_warnings):
+    with pytest.warns(UserWarning, match="counted as 0"):
         cost = estimate(unsupported_model())
     r = rows(cost)
-    for name in ("double", "shift", "unruled"):
+    for name in ("sort/sort", "sort_shift/sort", "opaque"):
         assert not r[name]["counted"]
         assert r[name]["forward_flops"] == r[name]["backward_flops"] == r[name]["activation_bytes"] == 0
+    assert r["sort_shift/add"]["counted"] and r["sort_shift/add"]["forward_flops"] == 4
     assert r["fc"]["counted"]
     assert cost.forward_macs == 4 * 3
-    assert r["unruled"]["params"] == 4  # weights are counted even without a rule
+    assert r["opaque"]["params"] == 4  # weights are counted even where the call is not
     assert cost.params == model_params(cost) == 4 + 4 * 3 + 3
 
 

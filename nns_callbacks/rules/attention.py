@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 
+from ..keras_compat import DotProductAttention
 from ..registry import LayerCall, LayerCost, register_cost_rule
 from .activations import BACKWARD_FLOPS_PER_ELEMENT, FLOPS_PER_ELEMENT
 
@@ -38,7 +39,15 @@ def attention_cost(
 
 
 def _masked(call: LayerCall, *names: str) -> bool:
-    return any(call.argument(name) not in (None, False) for name in names)
+    """Whether any of these call arguments is given (an identity test: a symbolic mask has no truth value)."""
+    return any(_given(call.argument(name)) for name in names)
+
+
+def _given(value) -> bool:
+    """A tensor or ``True``; a list (one mask per input) when any of its items is."""
+    if isinstance(value, (list, tuple)):
+        return any(_given(item) for item in value)
+    return value is not None and value is not False
 
 
 @register_cost_rule(keras.layers.MultiHeadAttention)
@@ -137,3 +146,23 @@ def additive_attention(layer, call: LayerCall) -> LayerCost:
     masking = 3 * scores if _masked(call, "mask", "use_causal_mask") else 0
     elementwise = (forward + masking, backward + masking // 3)
     return attention_cost(0, scores * value[-1], scores, elementwise, 0, 2 * scores + triples)
+
+
+@register_cost_rule(DotProductAttention)
+def dot_product_attention_op(op, call: LayerCall) -> LayerCost:
+    """``ops.dot_product_attention``: B*N*T*S*(H + Hv) MACs; per score a scale, bias, mask, soft cap, softmax.
+
+    Query (B, T, N, H), key (B, S, K, H), value (B, S, K, Hv); K key/value heads
+    are shared by N / K query heads.  Scale 1, bias 1, mask 1 (backward 1 each
+    but bias), soft cap 3 (backward 4) FLOPs per score.
+    """
+    query, key, value = call.shape_of("query"), call.shape_of("key"), call.shape_of("value")
+    batch, t_q, heads, dim = query
+    scores = batch * heads * t_q * key[1]
+    bias = _given(call.argument("bias"))
+    masked = _given(call.argument("mask")) or bool(op.is_causal)
+    soft_cap = op.attn_logits_soft_cap is not None
+    forward = scores * (1 + bias + masked + 3 * soft_cap)
+    backward = scores * (1 + masked + 4 * soft_cap)
+    saved = 2 * scores + call.output_elements  # logits and probabilities, as the unfused path keeps
+    return attention_cost(0, scores * (dim + value[-1]), scores, (forward, backward), 0, saved)

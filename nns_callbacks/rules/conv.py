@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 from keras.src.layers.convolutional.base_conv import BaseConv
 from keras.src.layers.convolutional.base_conv_transpose import BaseConvTranspose
 from keras.src.layers.convolutional.base_depthwise_conv import BaseDepthwiseConv
@@ -27,7 +28,7 @@ def spatial(layer, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(shape[1:-1] if layer.data_format == "channels_last" else shape[2:])
 
 
-@register_cost_rule(BaseConv)
+@register_cost_rule(BaseConv, keras.layers.Conv1D)
 def conv(layer, call: LayerCall) -> LayerCost:
     """MACs = output elements x (input channels / groups) x kernel taps."""
     out = math.prod(call.output_shape)

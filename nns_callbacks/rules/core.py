@@ -7,6 +7,7 @@ import math
 
 import keras
 
+from ..keras_compat import layer_classes
 from ..registry import FREE, LayerCall, LayerCost, elementwise_cost, matmul_cost, register_cost_rule
 from .activations import activation_costs
 
@@ -163,8 +164,24 @@ def data_movement(layer, call: LayerCall) -> LayerCost:
     keras.layers.AlphaDropout,
 )
 def noise(layer, call: LayerCall) -> LayerCost:
-    """Identity at inference (the forward convention); training masks cost 1 FLOP per element backward."""
+    """Identity at inference (the forward convention); training masks cost 1 FLOP per element backward.
+
+    A rate of 0 returns its input in training too: free, nothing kept.
+    """
+    if getattr(layer, "rate", None) == 0:
+        return FREE
     return LayerCost(input_grad_flops=call.input_elements, saved_elements=call.input_elements)
+
+
+@register_cost_rule(
+    *layer_classes(
+        "TextVectorization StringLookup IntegerLookup Hashing HashedCrossing CategoryEncoding Discretization "
+        "RandomFlip RandomRotation RandomZoom RandomTranslation RandomCrop RandomContrast RandomBrightness"
+    )
+)
+def lookup_or_augmentation(layer, call: LayerCall) -> LayerCost:
+    """Lookups, hashing and encodings of inputs, and augmentations (identities at inference): no FLOPs."""
+    return FREE
 
 
 def _upsampling_flops(layer, call: LayerCall) -> int:

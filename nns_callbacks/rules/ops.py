@@ -16,27 +16,40 @@ from ..registry import FREE, LayerCall, LayerCost, elementwise_cost, matmul_cost
 from .activations import FLOPS_PER_ELEMENT
 from .core import einsum_macs
 
-_BINARY = (
-    knp.Add, knp.Subtract, knp.Multiply, knp.Divide, knp.TrueDivide, knp.Maximum, knp.Minimum,
-    knp.Power, knp.Mod, knp.FloorDivide, knp.Hypot, knp.Arctan2, knp.Logaddexp,
+
+def _classes(module, names: str) -> tuple[type, ...]:
+    """The op classes of ``module`` with these names; an older Keras just lacks some."""
+    return tuple(getattr(module, name) for name in names.split() if hasattr(module, name))
+
+
+_BINARY = _classes(
+    knp, "Add Subtract Multiply Divide TrueDivide Maximum Minimum Power Mod FloorDivide Hypot Arctan2 Logaddexp"
 )
-_UNARY = (
-    knp.Absolute, knp.Negative, knp.Square, knp.Sqrt, knp.Exp, knp.Log, knp.Log1p, knp.Expm1,
-    knp.Tanh, knp.Sin, knp.Cos, knp.Reciprocal, knp.Sign, knp.Round, knp.Floor, knp.Ceil, knp.Clip,
-    knp.Where, knp.Cumsum, kmath.Rsqrt, kmath.Erf,
-)
-_REDUCTIONS = (knp.Sum, knp.Mean, knp.Max, knp.Min, knp.Amax, knp.Amin, knp.Prod, knp.Var, knp.Std)
-_MOVES = (
-    knp.Reshape, knp.Transpose, knp.ExpandDims, knp.Squeeze, knp.Concatenate, knp.Stack, knp.GetItem,
-    knp.Tile, knp.Repeat, knp.Split, knp.Flip, knp.Roll, knp.Pad, knp.Take, knp.TakeAlongAxis,
-    knp.Moveaxis, knp.Swapaxes, knp.Ravel, knp.BroadcastTo, knp.ZerosLike, knp.OnesLike, knp.Copy,
-    core.Cast, core.Slice, core.ConvertToTensor, core.StopGradient, core.Unstack,
-)
+_UNARY = _classes(
+    knp,
+    "Absolute Negative Square Sqrt Exp Log Log1p Expm1 Tanh Sin Cos Reciprocal Sign Round Floor Ceil Clip Where "
+    "Cumsum Tril Triu",
+) + _classes(kmath, "Rsqrt Erf")
+_REDUCTIONS = _classes(knp, "Sum Mean Max Min Amax Amin Prod Var Std")
+_NO_GRADIENT = _classes(
+    knp, "Equal NotEqual Greater GreaterEqual Less LessEqual LogicalAnd LogicalOr LogicalNot LogicalXor Isnan Isinf "
+    "Isfinite",
+) + _classes(nn, "OneHot")
+_NO_GRADIENT_REDUCTIONS = _classes(knp, "All Any Argmax Argmin")
+_MOVES = _classes(
+    knp,
+    "Reshape Transpose ExpandDims Squeeze Concatenate Stack GetItem Tile Repeat Split Flip Roll Pad Take "
+    "TakeAlongAxis Moveaxis Swapaxes Ravel BroadcastTo ZerosLike OnesLike FullLike Copy Arange",
+) + _classes(core, "Cast Slice ConvertToTensor StopGradient Unstack")
 _ACTIVATIONS = {
-    nn.Relu: "relu", nn.Relu6: "relu6", nn.Sigmoid: "sigmoid", nn.Softplus: "softplus",
-    nn.Softsign: "softsign", nn.Silu: "silu", nn.LeakyRelu: "leaky_relu", nn.HardSigmoid: "hard_sigmoid",
-    nn.HardSilu: "hard_silu", nn.Elu: "elu", nn.Selu: "selu", nn.Gelu: "gelu", nn.Softmax: "softmax",
-    nn.LogSoftmax: "log_softmax", nn.LogSigmoid: "log_sigmoid", nn.Celu: "celu", nn.Glu: "glu",
+    getattr(nn, cls): name
+    for cls, name in {
+        "Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Softplus": "softplus", "Softsign": "softsign",
+        "Silu": "silu", "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "HardSilu": "hard_silu",
+        "Elu": "elu", "Selu": "selu", "Gelu": "gelu", "Softmax": "softmax", "LogSoftmax": "log_softmax",
+        "LogSigmoid": "log_sigmoid", "Celu": "celu", "Glu": "glu",
+    }.items()
+    if hasattr(nn, cls)
 }
 
 
@@ -57,6 +70,18 @@ def reduction_op(op, call: LayerCall) -> LayerCost:
     """1 FLOP per input element (variance and deviation: 3)."""
     per_element = 3 if isinstance(op, (knp.Var, knp.Std)) else 1
     return elementwise_cost(per_element * call.input_elements)
+
+
+@register_cost_rule(*_NO_GRADIENT)
+def no_gradient_op(op, call: LayerCall) -> LayerCost:
+    """Compares and logic: 1 FLOP per output element; no gradient, nothing kept."""
+    return LayerCost(elementwise_flops=call.output_elements, saved_elements=0)
+
+
+@register_cost_rule(*_NO_GRADIENT_REDUCTIONS)
+def no_gradient_reduction_op(op, call: LayerCall) -> LayerCost:
+    """all, any, argmax, argmin: 1 FLOP per input element; no gradient, nothing kept."""
+    return LayerCost(elementwise_flops=call.input_elements, saved_elements=0)
 
 
 @register_cost_rule(*_MOVES)

@@ -13,6 +13,7 @@ from keras.src.layers.pooling.base_adaptive_pooling import BaseAdaptivePooling
 from keras.src.layers.pooling.base_global_pooling import BaseGlobalPooling
 from keras.src.layers.pooling.base_pooling import BasePooling
 
+from ..keras_compat import layer_classes
 from ..registry import LayerCall, LayerCost, register_cost_rule
 
 
@@ -32,7 +33,13 @@ def pooling(layer, call: LayerCall) -> LayerCost:
     return _cost(per_output * call.output_elements, window * call.output_elements)
 
 
-@register_cost_rule(BaseGlobalPooling)
+@register_cost_rule(
+    BaseGlobalPooling,
+    *layer_classes(
+        "GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D "
+        "GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D"
+    ),
+)
 def global_pooling(layer, call: LayerCall) -> LayerCost:
     """Max: 1 compare per input element less one per output, backward 1 per input; average: 1 add per input, backward 1 per output."""
     inputs, outputs = call.input_elements, call.output_elements
@@ -46,7 +53,13 @@ def adaptive_window_sum(size: int, out: int) -> int:
     return sum(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
 
 
-@register_cost_rule(BaseAdaptivePooling)
+@register_cost_rule(
+    BaseAdaptivePooling,
+    *layer_classes(
+        "AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D "
+        "AdaptiveAveragePooling1D AdaptiveAveragePooling2D AdaptiveAveragePooling3D"
+    ),
+)
 def adaptive_pooling(layer, call: LayerCall) -> LayerCost:
     """Each output reduces its own window: window elements per output (max: less one); backward as much."""
     channels_last = layer.data_format == "channels_last"

@@ -12,6 +12,7 @@ import math
 import keras
 from keras.src.layers.rnn.conv_lstm import ConvLSTMCell
 
+from ..keras_compat import layer_classes
 from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported
 from .activations import activation_flops
 from .conv import conv

@@ -6,6 +6,7 @@ import math
 
 import keras
 
+from ..keras_compat import layer_classes
 from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported, rule_for
 from .recurrent import rnn
 
@@ -51,7 +52,7 @@ def bidirectional(layer, call: LayerCall) -> LayerCost:
     return forward + backward + merge
 
 
-@register_cost_rule(keras.layers.Wrapper)
+@register_cost_rule(keras.layers.Wrapper, *layer_classes("SpectralNormalization"))
 def wrapper(layer, call: LayerCall) -> LayerCost:
     """Other wrappers (SpectralNormalization): the wrapped layer's cost."""
     return inner_cost(layer.layer, call.input_shape)
