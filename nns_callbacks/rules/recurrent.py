@@ -124,7 +124,9 @@ _CELL_STEPS = [
 ]
 
 
-@register_cost_rule(keras.layers.RNN)
+@register_cost_rule(
+    keras.layers.RNN, *layer_classes("SimpleRNN LSTM GRU ConvLSTM1D ConvLSTM2D ConvLSTM3D")
+)
 def rnn(layer, call: LayerCall) -> LayerCost:
     """Time steps x the cost of one cell step (direction and returned sequences change nothing)."""
     batch, steps = call.input_shape[0], call.input_shape[1]
