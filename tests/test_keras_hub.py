@@ -11,9 +11,7 @@ import warnings
 import pytest
 
 import nns_callbacks
-
-pytest.importorskip("keras_hub")
-from tests import hub_models  # noqa: E402
+from tests import hub_models
 
 HERE = pathlib.Path(__file__).parent
 

@@ -13,9 +13,7 @@ import pytest
 from xla_reference import compiled_flops, conv_padding_fraction
 
 import nns_callbacks
-
-pytest.importorskip("keras_hub")
-from tests import hub_models  # noqa: E402
+from tests import hub_models
 
 
 def _call(model, training: bool):
