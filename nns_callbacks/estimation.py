@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import warnings
 
@@ -213,7 +214,7 @@ def _leaf_cost(leaf: LeafCall, unsupported) -> LayerCost | None:
         warnings.warn(
             f"nns_callbacks: cost rule {rule.__name__} failed on {leaf.path} "
             f"({type_name(leaf.layer)}): {error!r}; counted as 0",
-            stacklevel=5,
+            stacklevel=6,
         )
         unsupported[type_name(leaf.layer) + _RULE_FAILED] += 1
         return None
@@ -262,9 +263,10 @@ def _weights_params(weights) -> tuple[int, int, int]:
 def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
     seen: set[int] = set()
     rows = []
+    costs: dict[int, tuple[LayerCost | None, collections.Counter]] = {}
     for leaf in walk.leaves:
-        with collecting_unsupported(unsupported):
-            cost = _leaf_cost(leaf, unsupported)
+        cost, reported = _cached_cost(leaf, costs)
+        unsupported.update(reported)
         counted = cost is not None
         if not counted:
             cost = LayerCost(saved_elements=0)
@@ -293,6 +295,16 @@ def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[
         )
     rows += _unattributed_rows(model, seen, update_flops)
     return rows
+
+
+def _cached_cost(leaf: LeafCall, costs: dict) -> tuple[LayerCost | None, collections.Counter]:
+    """The leaf's cost and what it reported unsupported; a replayed leaf reuses its template's."""
+    template = leaf.template or leaf
+    if id(template) not in costs:
+        reported = collections.Counter()
+        with collecting_unsupported(reported):
+            costs[id(template)] = (_leaf_cost(template, reported), reported)
+    return costs[id(template)]
 
 
 def _adds_nothing(leaf: LeafCall, counted: bool, params: int, cost: LayerCost, backward: int, saved: int) -> bool:

@@ -28,13 +28,15 @@ ORIGINAL_LAYER_SYMBOLIC_CALL = keras.layers.Layer.symbolic_call
 ORIGINAL_OP_SYMBOLIC_CALL = keras.Operation.symbolic_call
 
 
-def patch_symbolic_calls(layer_hook, op_hook) -> None:
-    """Route symbolic layer calls to ``layer_hook`` and symbolic op calls to ``op_hook``."""
+def patch_layer_calls(call_hook, layer_hook, op_hook) -> None:
+    """Route ``Layer.__call__`` to ``call_hook``, symbolic layer calls to ``layer_hook``, symbolic ops to ``op_hook``."""
+    keras.layers.Layer.__call__ = call_hook
     keras.layers.Layer.symbolic_call = layer_hook
     keras.Operation.symbolic_call = op_hook
 
 
-def restore_symbolic_calls() -> None:
+def restore_layer_calls() -> None:
+    keras.layers.Layer.__call__ = ORIGINAL_LAYER_CALL
     keras.layers.Layer.symbolic_call = ORIGINAL_LAYER_SYMBOLIC_CALL
     keras.Operation.symbolic_call = ORIGINAL_OP_SYMBOLIC_CALL
 
@@ -90,6 +92,23 @@ class NodeSnapshot:
             del layer._inbound_nodes[inbound:]
             del layer._outbound_nodes[outbound:]
         self._lengths.clear()
+
+
+def sublayers(layer) -> list:
+    """The layer and every layer nested in it, in creation order."""
+    # Internal.  Public alternative: none for a Layer (``Model.layers`` is one level of a model).
+    return list(layer._flatten_layers(include_self=True, recursive=True))
+
+
+def sublayer_mapping(template, layer) -> dict[int, object] | None:
+    """``{id(sublayer of template): the matching sublayer of layer}`` (both included); ``None`` if they differ."""
+    theirs, ours = sublayers(template), sublayers(layer)
+    if len(theirs) != len(ours):
+        return None
+    for a, b in zip(theirs, ours):
+        if type(a) is not type(b) or [tuple(w.shape) for w in a.weights] != [tuple(w.shape) for w in b.weights]:
+            return None
+    return {id(a): b for a, b in zip(theirs, ours)}
 
 
 def op_label(op) -> str:

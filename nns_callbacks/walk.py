@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import json
 import math
 import threading
 
@@ -45,6 +46,7 @@ class LeafCall:
     layer itself: its own weights, no FLOPs beyond its ``children`` rows) or
     ``"untraceable"`` (a layer that could not be traced: counted as 0).
     ``in_call``: a Keras op recorded inside a traced layer's ``call``.
+    ``template``: the leaf this one replays (same layer configuration, same call), which has the same cost.
     """
 
     path: str
@@ -55,10 +57,21 @@ class LeafCall:
     kind: str = "rule"
     children: int = 0
     in_call: bool = False
+    template: LeafCall | None = None
 
     @property
     def layer(self):
         return self.call.layer
+
+
+@dataclasses.dataclass
+class _Trace:
+    """The leaves a traced call recorded, to replay for a layer of the same configuration called alike."""
+
+    layer: object
+    prefix: str
+    leaves: list[LeafCall]
+    outputs: object
 
 
 def _tensors(structure) -> list:
@@ -111,8 +124,10 @@ class ModelWalk:
         self._owners: list = [None]
         self._context_grad: list[bool] = [False]
         self._suppress = 0
+        self.bookkeeping: list[bool] = [False]
         self._nodes = compat.NodeSnapshot()
         self._top = None
+        self._traces: dict[tuple, _Trace] = {}
 
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
@@ -134,8 +149,13 @@ class ModelWalk:
         return compat.run_graph(model, inputs, lambda op: lambda *a, **k: self._visit(op, prefix, a, k))
 
     def _visit(self, op, prefix: str, args: tuple, kwargs: dict):
+        """One node of a graph: an op or a layer with a rule is a leaf (no ``__call__`` needed: fast)."""
         if not isinstance(op, keras.layers.Layer):
             return self._leaf(op, prefix + op.name, args, kwargs, _op_output_spec)
+        if compat.graph_of(op) is not None:
+            return self._expand(op, prefix, args, kwargs)
+        if fitting_rule(op) is not None:
+            return self._leaf(op, prefix + op.name, args, kwargs, _layer_output_spec)
         first = len(self.leaves)
         try:
             return self._call_layer(op, prefix, args, kwargs)
@@ -147,7 +167,7 @@ class ModelWalk:
         """Call ``layer`` through Keras's ``__call__``; ``layer_call`` takes over inside it."""
         self._prefix.append(prefix)
         try:
-            return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
+            return layer(*args, **kwargs)
         finally:
             self._prefix.pop()
 
@@ -168,6 +188,12 @@ class ModelWalk:
         path = self._prefix[-1] + compat.op_label(op)
         outputs = self._leaf(op, path, args, kwargs, _op_output_spec)
         self.leaves[-1].in_call = True
+        return outputs
+
+    def pass_through(self, op, args, kwargs):
+        """An op Keras runs around a layer's call (a cast, a mask): not counted; gradients flow through."""
+        outputs = compat.ORIGINAL_OP_SYMBOLIC_CALL(op, *args, **kwargs)
+        self._mark(outputs, self._needs_grad(args, kwargs))
         return outputs
 
     @property
@@ -244,9 +270,19 @@ class ModelWalk:
         return outputs
 
     def _trace(self, layer, prefix, args, kwargs):
-        """Run ``layer.call`` on symbolic tensors, recording its ops and sublayer calls."""
+        """Run ``layer.call`` on symbolic tensors, recording its ops and sublayer calls.
+
+        A layer configured and called like one traced before (the blocks of a
+        transformer) replays that trace instead: same rows, its own names and weights.
+        """
         needs_grad = self._needs_grad(args, kwargs)
         trains = _trains(layer)
+        key = self._trace_key(layer, args, kwargs, needs_grad)
+        if key in self._traces:
+            outputs = self._replay(self._traces[key], layer, prefix)
+            if outputs is not None:
+                self._mark(outputs, needs_grad or trains)
+                return outputs
         first = len(self.leaves)
         top = layer is self._top
         self._prefix.append("" if top else prefix + layer.name + "/")
@@ -264,8 +300,52 @@ class ModelWalk:
             self._context_grad.pop()
         if not top:  # the model's own weights are the estimate's "(own weights)" row
             self._record(layer, prefix + layer.name, args, kwargs, outputs, needs_grad, trains, "traced", len(self.leaves) - first)
+            self._traces[key] = _Trace(layer, prefix + layer.name + "/", self.leaves[first:], outputs)
         self._mark(outputs, needs_grad or trains, keep=True)
         return outputs
+
+    def _trace_key(self, layer, args, kwargs, needs_grad: bool) -> tuple:
+        """What a trace depends on: the layer's configuration, its weights, each argument's spec.
+
+        Its sublayers are made from its configuration; replaying also checks their classes and weights.
+        """
+        weights = tuple((tuple(w.shape), str(w.dtype), w.trainable) for w in layer.weights)
+        arguments = tuple(self._argument_key(x) for x in keras.tree.flatten((args, kwargs)))
+        return _configuration(layer), layer.trainable, weights, arguments, needs_grad, self._context_grad[-1]
+
+    def _argument_key(self, x):
+        if _is_symbolic(x):
+            return tuple(x.shape), str(x.dtype), x.sparse, self._requires_grad.get(id(x))
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            return "array", tuple(x.shape), str(x.dtype)
+        return type(x).__name__, id(x)  # an object the call may depend on: only the same one matches
+
+    def _replay(self, trace: _Trace, layer, prefix: str):
+        """Append ``trace``'s leaves for ``layer`` (its own sublayers and names); ``None`` where they differ."""
+        mapping = compat.sublayer_mapping(trace.layer, layer)
+        if mapping is None:
+            return None
+        own = prefix + layer.name + "/"
+        for leaf in trace.leaves:
+            target = mapping.get(id(leaf.layer)) if isinstance(leaf.layer, keras.layers.Layer) else leaf.layer
+            if target is None:
+                return None
+        for leaf in trace.leaves:
+            is_layer = isinstance(leaf.layer, keras.layers.Layer)
+            target = mapping[id(leaf.layer)] if is_layer else leaf.layer
+            path = own + leaf.path[len(trace.prefix):] if leaf.path.startswith(trace.prefix) else own[:-1]
+            key = id(target) if is_layer else path
+            self._calls[key] += 1
+            template = leaf.template or leaf
+            call = LayerCall(target, leaf.call.args, leaf.call.kwargs, leaf.call.output_shapes,
+                             leaf.call.input_shapes, leaf.call.output_dtypes)
+            self.leaves.append(LeafCall(path, call, self._calls[key], leaf.needs_input_grad, leaf.trains, leaf.kind,
+                                        leaf.children, leaf.in_call, template))
+        return keras.tree.map_structure(
+            lambda x: keras.KerasTensor(x.shape, dtype=x.dtype) if _is_symbolic(x) else x, trace.outputs
+        )
 
     def _report(self, name: str, reason: str) -> None:
         report_unsupported(name)
@@ -286,6 +366,16 @@ class ModelWalk:
         self._record(layer, prefix + layer.name, args, kwargs, outputs, needs_grad, _trains(layer), "untraceable")
         self._mark(outputs, needs_grad or _trains(layer))
         return outputs
+
+
+def _configuration(layer) -> tuple:
+    """A layer's class and configuration without its name; its plain attributes where ``get_config`` fails."""
+    try:
+        config = {k: v for k, v in layer.get_config().items() if k != "name"}
+    except Exception:  # noqa: BLE001  (keras-hub layers whose get_config is broken exist)
+        plain = (bool, int, float, str, type(None))
+        config = {k: v for k, v in vars(layer).items() if not k.startswith("_") and k != "name" and isinstance(v, plain)}
+    return type(layer), json.dumps(config, sort_keys=True, default=repr)
 
 
 def _layer_output_spec(layer, *args, **kwargs):
@@ -325,17 +415,35 @@ def _active_walk():
     return walk if walk is not None and walk.recording else None
 
 
+def _layer_dunder_call(layer, *args, **kwargs):
+    """``Layer.__call__``: its own work around ``call`` (input casts, masks) is Keras's bookkeeping."""
+    walk = _active_walk()
+    if walk is None:
+        return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
+    walk.bookkeeping.append(True)
+    try:
+        return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
+    finally:
+        walk.bookkeeping.pop()
+
+
 def _layer_symbolic_call(layer, *args, **kwargs):
     walk = _active_walk()
     if walk is None:
         return compat.ORIGINAL_LAYER_SYMBOLIC_CALL(layer, *args, **kwargs)
-    return walk.layer_call(layer, args, kwargs)
+    walk.bookkeeping.append(False)
+    try:
+        return walk.layer_call(layer, args, kwargs)
+    finally:
+        walk.bookkeeping.pop()
 
 
 def _op_symbolic_call(op, *args, **kwargs):
     walk = _active_walk()
     if walk is None:
         return compat.ORIGINAL_OP_SYMBOLIC_CALL(op, *args, **kwargs)
+    if walk.bookkeeping[-1]:
+        return walk.pass_through(op, args, kwargs)
     return walk.op_call(op, args, kwargs)
 
 
@@ -345,7 +453,7 @@ def _recording(walk: ModelWalk):
     global _patch_users
     with _PATCH_LOCK:
         _patch_users += 1
-        compat.patch_symbolic_calls(_layer_symbolic_call, _op_symbolic_call)
+        compat.patch_layer_calls(_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call)
     previous = getattr(_ACTIVE, "walk", None)
     _ACTIVE.walk = walk
     try:
@@ -355,4 +463,4 @@ def _recording(walk: ModelWalk):
         with _PATCH_LOCK:
             _patch_users -= 1
             if _patch_users == 0:
-                compat.restore_symbolic_calls()
+                compat.restore_layer_calls()

@@ -607,3 +607,65 @@ def test_nested_model_output_without_weights_upstream_needs_no_gradient():
     model = keras.Model(x, keras.layers.Concatenate()([trained, keras.layers.Dense(3, name="after")(plain)]))
     r = rows(estimate(model))
     assert r["after"]["backward_flops"] == 2 * 4 * 3 + 3  # weight gradient only: 27
+
+
+# Repeated blocks: traced once, replayed for the others
+
+
+class Block(keras.layers.Layer):
+    """A transformer-style block: a norm, a projection with an activation, a residual add."""
+
+    def __init__(self, width, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.width, self.activation = width, activation
+        self.norm = keras.layers.LayerNormalization(name="norm")
+        self.proj = keras.layers.Dense(width, activation=activation, name="proj")
+
+    def call(self, x):
+        return x + keras.ops.square(self.proj(self.norm(x)))
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "activation": self.activation}
+
+
+def blocks_model(activations):
+    x = keras.Input((5, 8))
+    y = x
+    for i, activation in enumerate(activations):
+        y = Block(8, activation, name=f"block_{i}")(y)
+    return keras.Model(x, y)
+
+
+def test_repeated_blocks_have_their_own_rows_names_and_weights():
+    model = blocks_model(["relu"] * 3)
+    cost = estimate(model, batch_size=2)
+    r = rows(cost)
+    for i in range(3):
+        block = f"block_{i}"
+        assert [n for n in cost.layers["name"] if n.startswith(block + "/")] == [
+            f"{block}/norm", f"{block}/proj", f"{block}/square", f"{block}/add"
+        ]
+        assert r[f"{block}/proj"]["params"] == 8 * 8 + 8  # each block's own weights
+        assert r[f"{block}/proj"]["forward_macs"] == 2 * 5 * 8 * 8  # 640
+        assert r[f"{block}/square"]["forward_flops"] == r[f"{block}/add"]["forward_flops"] == 2 * 5 * 8  # 80
+    # the first block's norm gets no input gradient (it follows the Input); the others do
+    assert r["block_0/norm"]["backward_flops"] < r["block_1/norm"]["backward_flops"] == r["block_2/norm"]["backward_flops"]
+    assert cost.params == model.count_params() == int(cost.layers["params"].sum())
+
+
+def test_blocks_configured_differently_are_traced_each():
+    cost = estimate(blocks_model(["relu", "gelu"]), batch_size=2)
+    r = rows(cost)
+    # the Dense layers' activations differ: ReLU 1 FLOP per element, exact GELU 65 (XLA's count)
+    assert r["block_1/proj"]["forward_flops"] - r["block_0/proj"]["forward_flops"] == (65 - 1) * 2 * 5 * 8
+
+
+def test_walk_leaves_the_model_graph_as_it_was():
+    model = blocks_model(["relu"] * 2)
+    outputs = [model.get_layer(f"block_{i}").output for i in range(2)]
+    estimate(model, batch_size=3)
+    estimate(model, batch_size=4)
+    # a layer called again on symbolic tensors would have several outputs and raise here
+    assert [model.get_layer(f"block_{i}").output for i in range(2)] == outputs
+    with pytest.raises(AttributeError, match="never been called"):
+        _ = model.get_layer("block_0").proj.output  # the walk's symbolic calls of it left no node behind
