@@ -1,9 +1,13 @@
 """Time ``estimate`` against ``model.summary()`` and the TensorFlow profiler's FLOP count, in one process.
 
-Usage: python benchmarks/bench_estimate.py [--models ResNet50,NASNetLarge,EfficientNetB7] [--repeats 3]
+Usage: [KERAS_BACKEND=jax] python benchmarks/bench_estimate.py [--models ResNet50,NASNetLarge,EfficientNetB7]
+       [--llama-layers 24] [--repeats 3]
 
 Prints one row per model: seconds for each method, the ratios, and the FLOPs each
 counter finds (the profiler counts 2 FLOPs per multiply-add, like ``forward_flops``).
+The last row is a keras-hub Llama (24 layers, hidden 1024, 16 heads, 374M
+parameters) at sequence length 2048.  The profiler runs on the TensorFlow
+backend only.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
-import tensorflow as tf
 
 import nns_callbacks
+
+PROFILER = keras.backend.backend() == "tensorflow"
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -34,6 +39,7 @@ def median_seconds(function, repeats: int) -> float:
 
 def profiler_flops(model) -> int:
     """Forward FLOPs of batch 1 by the TF1 profiler on the frozen graph (trace and freeze included)."""
+    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2_as_graph
 
     spec = [tf.TensorSpec((1, *x.shape[1:]), x.dtype) for x in model.inputs]
@@ -47,14 +53,25 @@ def profiler_flops(model) -> int:
     return result.total_float_ops
 
 
-def bench(name: str, repeats: int) -> dict:
-    model = getattr(keras.applications, name)(weights=None)
-    estimate_s = median_seconds(lambda: nns_callbacks.estimate(model), repeats)
+def llama(layers: int):
+    """A keras-hub Llama built from its constructor (no weights), and its input shape at sequence length 2048."""
+    import keras_hub
+
+    model = keras_hub.models.LlamaBackbone(
+        vocabulary_size=32000, num_layers=layers, num_query_heads=16, num_key_value_heads=16, hidden_dim=1024,
+        intermediate_dim=2816,
+    )
+    return model, {"token_ids": (2048,), "padding_mask": (2048,)}
+
+
+def bench(name: str, repeats: int, model=None, input_shape=None) -> dict:
+    model = model or getattr(keras.applications, name)(weights=None)
+    estimate_s = median_seconds(lambda: nns_callbacks.estimate(model, input_shape=input_shape), repeats)
     summary_s = median_seconds(lambda: model.summary(print_fn=lambda *a, **k: None), repeats)
     start = time.perf_counter()
-    tf_flops = profiler_flops(model)
-    profiler_s = time.perf_counter() - start
-    cost = nns_callbacks.estimate(model)
+    tf_flops = profiler_flops(model) if PROFILER and input_shape is None else float("nan")
+    profiler_s = time.perf_counter() - start if PROFILER and input_shape is None else float("nan")
+    cost = nns_callbacks.estimate(model, input_shape=input_shape)
     return {
         "model": name,
         "estimate_s": estimate_s,
@@ -70,9 +87,14 @@ def bench(name: str, repeats: int) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="ResNet50,NASNetLarge,EfficientNetB7")
+    parser.add_argument("--llama-layers", type=int, default=24, help="0 leaves the keras-hub Llama out")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    rows = [bench(name, args.repeats) for name in args.models.split(",")]
+    rows = [bench(name, args.repeats) for name in args.models.split(",") if name]
+    if args.llama_layers:
+        model, shape = llama(args.llama_layers)
+        rows.append(bench(f"keras-hub Llama, {args.llama_layers} layers, seq 2048", args.repeats, model, shape))
+    print(f"backend: {keras.backend.backend()}")
     print("| model | estimate (s) | model.summary() (s) | TF profiler (s) | estimate / summary | profiler / estimate "
           "| forward GFLOPs (ours) | profiler GFLOPs |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

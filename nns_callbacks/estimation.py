@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import warnings
 
@@ -220,6 +221,7 @@ def _leaf_cost(leaf: LeafCall, unsupported) -> LayerCost | None:
         return None
 
 
+@functools.cache
 def _itemsize(dtype) -> int:
     return np.dtype(keras.backend.standardize_dtype(dtype)).itemsize if dtype else 4
 

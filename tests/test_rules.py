@@ -790,3 +790,34 @@ def test_layer_scale_and_custom_scale_layer():
     assert (scale["forward_flops"], scale["params"]) == (2 * 5 * 8, 8)  # x * gamma: 1 per element
     custom = multi_row(CustomScaleLayer(0.17, name="custom"), [(5, 8), (5, 8)], batch=2)
     assert custom["forward_flops"] == 2 * 2 * 5 * 8  # a + b * scale: 2 per output element
+
+
+# Layers that return their input keep nothing; preprocessing inside the model is free
+
+
+@pytest.mark.parametrize("make", [lambda: L.Dropout(0.0), lambda: L.RandomFlip(), lambda: L.RandomZoom(0.1)])
+def test_layers_that_return_their_input_keep_nothing(make):
+    layer = make()
+    r = row(layer, (8, 8, 3), after_dense=True)
+    assert r["counted"]
+    assert r["forward_flops"] == r["backward_flops"] == r["activation_bytes"] == 0
+
+
+def test_dropout_with_a_rate_keeps_its_mask():
+    r = row(L.Dropout(0.5), (6,), after_dense=True)
+    assert r["activation_bytes"] == 2 * 6 * 4  # batch 2 x 6 float32 mask values
+    assert r["backward_flops"] == 2 * 6
+
+
+def test_string_inputs_through_text_vectorization_are_costed_downstream():
+    vectorize = L.TextVectorization(max_tokens=50, output_sequence_length=8, name="vectorize")
+    vectorize.adapt(["the cat sat", "a dog ran far away"])
+    text = keras.Input((1,), dtype="string")
+    pooled = L.GlobalAveragePooling1D(name="pool")(L.Embedding(50, 16, name="embed")(vectorize(text)))
+    cost = estimate(keras.Model(text, L.Dense(4, name="fc")(pooled)), batch_size=3)
+    r = cost.layers.set_index("name")
+    assert cost.unsupported == {}
+    assert r.loc["vectorize", "counted"] and r.loc["vectorize", "forward_flops"] == 0
+    assert r.loc["embed", "output_shape"] == "(8, 16)"
+    assert r.loc["pool", "forward_flops"] == 3 * 8 * 16  # one add per input element
+    assert r.loc["fc", "forward_macs"] == 3 * 16 * 4  # 192
