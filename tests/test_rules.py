@@ -217,31 +217,49 @@ GRU_MACS = 5 * (2 * 3 * 4 * 3 + 2 * 3 * 4 * 4)  # 3 gates: input 72 + recurrent 
 # per unit: 6 bias adds (input and recurrent), 3 adds, 2 sigmoids (8), tanh (1), r * h (1), z*h + (1-z)*hh (4): 23
 GRU_ELEMENTWISE = 5 * 8 * 23  # 920
 GRU_V1_ELEMENTWISE = 5 * 8 * 20  # reset_after=False: 3 bias adds instead of 6: 800
+# Backward elementwise per unit (bias gradient apart, 1 add per bias element per unit):
+# SimpleRNN: dh sum (1), tanh' (4): 5
+SIMPLE_BACKWARD = (5 * 8 * (1 + 4), 5 * 8 * 1)  # (elementwise, bias gradient): (200, 40)
+# LSTM: dh sum (1), do and d tanh(c) (2), tanh'(c) (4) + dc add (1), df dc_prev di dg (4), 3 sigmoid' (3 each),
+# tanh'(g) (4): 25; bias 4 gates
+LSTM_BACKWARD = (5 * 8 * (1 + 2 + 4 + 1 + 4 + 3 * 3 + 4), 5 * 8 * 4)  # (1000, 160)
+# GRU: dh sum (1), h update (5), tanh' (4), r * (h U_h): dr, d(h U_h) (2), 2 sigmoid' (3 each), dh z add (1): 19;
+# reset_after=False: r * h: dr, d(r h) r, its add (3): 20; bias 6 (3)
+GRU_BACKWARD = (5 * 8 * (1 + 5 + 4 + 2 + 2 * 3 + 1), 5 * 8 * 6)  # (760, 240)
+GRU_V1_BACKWARD = (5 * 8 * (1 + 5 + 4 + 3 + 2 * 3 + 1), 5 * 8 * 3)  # (800, 120)
 
 
-def rnn_backward(macs_input, macs_recurrent, elementwise):
-    """First layer: weight gradient 2 x all MACs; through time: 2 x recurrent MACs + the elementwise work."""
-    return 2 * (macs_input + macs_recurrent) + 2 * macs_recurrent + elementwise
+def rnn_backward(macs, recurrent_macs, backward, steps=5):
+    """First layer: weight gradient 2 x all MACs + the bias gradient; through time: the state gradient,
+    2 x recurrent MACs of all steps but the first (the zero initial state needs none), + the elementwise backward."""
+    elementwise, bias_grad = backward
+    return 2 * macs + bias_grad + 2 * (recurrent_macs - recurrent_macs // steps) + elementwise
 
 
 @pytest.mark.parametrize(
-    ("make", "macs", "elementwise", "recurrent_macs", "params"),
+    ("make", "macs", "elementwise", "recurrent_macs", "backward", "params"),
     [
-        (lambda: L.SimpleRNN(4), SIMPLE_MACS, SIMPLE_ELEMENTWISE, 5 * 32, 3 * 4 + 4 * 4 + 4),
-        (lambda: L.SimpleRNN(4, return_sequences=True), SIMPLE_MACS, SIMPLE_ELEMENTWISE, 5 * 32, 32),
-        (lambda: L.SimpleRNN(4, go_backwards=True), SIMPLE_MACS, SIMPLE_ELEMENTWISE, 5 * 32, 32),
-        (lambda: L.LSTM(4), LSTM_MACS, LSTM_ELEMENTWISE, 5 * 128, 4 * (3 * 4 + 4 * 4 + 4)),
-        (lambda: L.LSTM(4, return_sequences=True, go_backwards=True), LSTM_MACS, LSTM_ELEMENTWISE, 5 * 128, 128),
-        (lambda: L.GRU(4), GRU_MACS, GRU_ELEMENTWISE, 5 * 96, 3 * (3 * 4 + 4 * 4 + 2 * 4)),
-        (lambda: L.GRU(4, reset_after=False), GRU_MACS, GRU_V1_ELEMENTWISE, 5 * 96, 3 * (3 * 4 + 4 * 4 + 4)),
-        (lambda: L.RNN(L.LSTMCell(4)), LSTM_MACS, LSTM_ELEMENTWISE, 5 * 128, 128),
-        (lambda: L.RNN(L.GRUCell(4), return_sequences=True), GRU_MACS, GRU_ELEMENTWISE, 5 * 96, 108),
+        (lambda: L.SimpleRNN(4), SIMPLE_MACS, SIMPLE_ELEMENTWISE, 5 * 32, SIMPLE_BACKWARD, 3 * 4 + 4 * 4 + 4),
+        (lambda: L.SimpleRNN(4, return_sequences=True), SIMPLE_MACS, SIMPLE_ELEMENTWISE, 5 * 32, SIMPLE_BACKWARD, 32),
+        (lambda: L.SimpleRNN(4, go_backwards=True), SIMPLE_MACS, SIMPLE_ELEMENTWISE, 5 * 32, SIMPLE_BACKWARD, 32),
+        (lambda: L.LSTM(4), LSTM_MACS, LSTM_ELEMENTWISE, 5 * 128, LSTM_BACKWARD, 4 * (3 * 4 + 4 * 4 + 4)),
+        (
+            lambda: L.LSTM(4, return_sequences=True, go_backwards=True),
+            LSTM_MACS, LSTM_ELEMENTWISE, 5 * 128, LSTM_BACKWARD, 128,
+        ),
+        (lambda: L.GRU(4), GRU_MACS, GRU_ELEMENTWISE, 5 * 96, GRU_BACKWARD, 3 * (3 * 4 + 4 * 4 + 2 * 4)),
+        (
+            lambda: L.GRU(4, reset_after=False),
+            GRU_MACS, GRU_V1_ELEMENTWISE, 5 * 96, GRU_V1_BACKWARD, 3 * (3 * 4 + 4 * 4 + 4),
+        ),
+        (lambda: L.RNN(L.LSTMCell(4)), LSTM_MACS, LSTM_ELEMENTWISE, 5 * 128, LSTM_BACKWARD, 128),
+        (lambda: L.RNN(L.GRUCell(4), return_sequences=True), GRU_MACS, GRU_ELEMENTWISE, 5 * 96, GRU_BACKWARD, 108),
     ],
 )
-def test_recurrent(make, macs, elementwise, recurrent_macs, params):
+def test_recurrent(make, macs, elementwise, recurrent_macs, backward, params):
     r = row(make(), (5, 3))
-    backward = rnn_backward(macs - recurrent_macs, recurrent_macs, elementwise)
-    assert_costs(r, macs=macs, forward=2 * macs + elementwise, backward=backward, params=params)
+    expected = rnn_backward(macs, recurrent_macs, backward)
+    assert_costs(r, macs=macs, forward=2 * macs + elementwise, backward=expected, params=params)
 
 
 def test_stacked_cells_feed_each_other():
@@ -252,7 +270,10 @@ def test_stacked_cells_feed_each_other():
     macs = 5 * (24 + 32 + 16 + 8)  # 400
     elementwise = 5 * (24 + 12)  # 180
     assert_costs(r, macs=macs, forward=2 * macs + elementwise)
-    assert r["backward_flops"] == rnn_backward(5 * (24 + 16), 5 * (32 + 8), elementwise)
+    # backward per unit: dh sum and tanh' (5), bias gradient (1), for 8 + 4 units; the second
+    # cell's input projection gradient (2 x 16 MACs a step) feeds the first cell: always computed
+    backward = rnn_backward(macs, 5 * (32 + 8), (5 * 12 * 5, 5 * 12 * 1)) + 2 * 5 * 16
+    assert r["backward_flops"] == backward
 
 
 @pytest.mark.parametrize(
@@ -286,7 +307,7 @@ def test_conv_lstm(make, shape, macs, elementwise):
 def test_bidirectional(merge_mode, return_sequences, merge_forward, merge_backward):
     layer = L.Bidirectional(L.LSTM(4, return_sequences=return_sequences), merge_mode=merge_mode)
     r = row(layer, (5, 3))
-    one_direction = rnn_backward(LSTM_MACS - 5 * 128, 5 * 128, LSTM_ELEMENTWISE)
+    one_direction = rnn_backward(LSTM_MACS, 5 * 128, LSTM_BACKWARD)
     assert_costs(
         r,
         macs=2 * LSTM_MACS,
@@ -662,7 +683,8 @@ def test_rescaling_passes_a_gradient_where_one_is_needed():
 def test_backward_conventions_on_a_recurrent_layer():
     # first after the input: weight gradient and the work shared with it (through time)
     first = row(L.SimpleRNN(4), (5, 3))
-    assert first["backward_flops"] == 2 * SIMPLE_MACS + 2 * (5 * 32) + SIMPLE_ELEMENTWISE
+    # weights 2 x MACs, bias gradient (40), state gradient for 4 of 5 steps, elementwise backward (200)
+    assert first["backward_flops"] == 2 * SIMPLE_MACS + 40 + 2 * (4 * 32) + 200
     # after a Dense: + the input projection's gradient, 2 x input MACs
     after = row(L.SimpleRNN(4), (5, 3), after_dense=True)
     assert after["backward_flops"] == first["backward_flops"] + 2 * (5 * 24)
@@ -671,7 +693,7 @@ def test_backward_conventions_on_a_recurrent_layer():
     model = build(layer, (5, 3), after_dense=True)
     layer.trainable = False
     frozen = estimate(model, batch_size=2).layers.set_index("name").loc[layer.name]
-    assert frozen["backward_flops"] == 2 * (5 * 24) + 2 * (5 * 32) + SIMPLE_ELEMENTWISE
+    assert frozen["backward_flops"] == 2 * (5 * 24) + 2 * (4 * 32) + 200
 
 
 def test_frozen_first_layer_has_no_backward():

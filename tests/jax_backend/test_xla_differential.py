@@ -530,9 +530,31 @@ def test_group_query_attention(kv_heads, group, head_dim, tq, tv, features):
 
 
 # ---------------------------------------------------------------- recurrent
-# Loops are counted once by XLA, so every RNN is built with unroll=True.  Training is
-# compared with respect to the weights only: JAX transposes the per-step input slices
-# into zero-padded adds, (steps - 1) x input elements that are not arithmetic.
+# Loops are counted once by XLA, so every RNN is built with unroll=True, and training is
+# the whole step: the VJP with respect to the weights and the input.  XLA's count of the
+# unrolled layer holds work that is not the layer's arithmetic, computed here from shapes:
+# * the weight gradient summed one step at a time: (steps - 1) adds per weight (our
+#   2 FLOPs per MAC already count the sum over batch and steps of one product);
+# * the transpose of the per-step input slices: (steps - 1) zero-padded adds of the
+#   whole input (batch x steps x features);
+# * a GRU with reset_after=False slices its recurrent kernel in two each step: one
+#   zero-padded add of the kernel (units x 3 units) per step.
+# What is left is XLA's loop fusion re-computing elementwise values in several fusions:
+# forward gate values in the backward fusions and the chain of state gradients from the
+# last step, which grows with the number of steps (an LSTM(128) over 100 steps: about a
+# fifth of XLA's count, 10 FLOPs per unit more for each step).  With 2-5 steps, 16+ units
+# and 8+ features that stays within 15% (worst seen: ~13%, a 16-unit GRU over 8 features
+# and 5 steps, both directions); SimpleRNN has no such chain and is within 4%.
+
+
+def xla_unrolled_extras(model, batch: int, steps: int, features: int) -> int:
+    """FLOPs XLA counts in an unrolled recurrent layer's training step that are not its arithmetic."""
+    weights = sum(math.prod(v.shape) for v in model.trainable_variables)
+    layer = model.layers[-1]
+    rnns = [layer.forward_layer, layer.backward_layer] if isinstance(layer, L.Bidirectional) else [layer]
+    cells = [c for r in rnns for c in (r.cell.cells if isinstance(r.cell, L.StackedRNNCells) else [r.cell])]
+    split_kernels = sum(3 * c.units**2 for c in cells if isinstance(c, L.GRUCell) and not c.reset_after)
+    return (steps - 1) * weights + (steps - 1) * batch * steps * features + steps * split_kernels
 
 
 def _cell(kind: str, units: int, reset_after: bool):
@@ -580,7 +602,23 @@ def test_recurrent(kind, units, features, steps, reset_after, return_sequences, 
         layer = L.Bidirectional(_recurrent(kind, units, reset_after, **options), merge_mode=merge_mode)
     model = single_layer_model(layer, (steps, features))
     check_forward(model, batch=8)
-    check_training(model, batch=8)
+    # Whole training step; ours_minus < 0: FLOPs XLA counts and we do not (above).
+    check_training(model, batch=8, input_grad=True, ours_minus=-xla_unrolled_extras(model, 8, steps, features))
+
+
+
+@pytest.mark.parametrize("kind", ["simple", "lstm", "gru"])
+def test_recurrent_initial_state(kind):
+    # An initial state passed in needs its gradient: the first step's state-gradient
+    # product, which the zero initial state of test_recurrent does not need.
+    units, features, steps, batch = 24, 12, 3, 8
+    sequence = keras.Input((steps, features))
+    states = [keras.Input((units,)) for _ in range(2 if kind == "lstm" else 1)]
+    model = keras.Model([sequence, *states], _recurrent(kind, units, True)(sequence, initial_state=states))
+    zero_state = single_layer_model(_recurrent(kind, units, True), (steps, features))
+    gates = {"simple": 1, "lstm": 4, "gru": 3}[kind]
+    assert ours(model, batch)[1] - ours(zero_state, batch)[1] == 2 * batch * gates * units * units
+    check_training(model, batch=batch, input_grad=True, ours_minus=-xla_unrolled_extras(model, batch, steps, features))
 
 
 CONV_LSTM = {1: L.ConvLSTM1D, 2: L.ConvLSTM2D, 3: L.ConvLSTM3D}
@@ -609,9 +647,13 @@ def test_conv_lstm(rank, filters, kernel, size, steps, padding):
     input_padding = input_macs * conv_padding_fraction((size,) * rank, (kernel,) * rank, ones, ones, padding)
     recurrent_padding = recurrent_macs * conv_padding_fraction((out,) * rank, (kernel,) * rank, ones, ones, "same")
     check_forward(model, ours_minus=2 * (input_padding + recurrent_padding))
-    # Backward: the weight gradients skip the same taps, and so does the recurrent
-    # convolution's input gradient (the gradient flowing to the previous step).
-    check_training(model, ours_minus=2 * (2 * input_padding + 3 * recurrent_padding))
+    # Whole training step.  The backward skips the same taps in the weight gradients, the
+    # input convolution's input gradient and the recurrent convolution's (the gradient to
+    # the previous step, for steps - 1 steps: the zero initial state needs none).  XLA also
+    # counts the extras of an unrolled layer (above), with ``size**rank x 3`` features.
+    skipped = 2 * (3 * input_padding + (2 + (steps - 1) / steps) * recurrent_padding)
+    extras = xla_unrolled_extras(model, 2, steps, size**rank * 3)
+    check_training(model, input_grad=True, ours_minus=skipped - extras)
 
 
 @pytest.mark.parametrize("inner", ["dense", "conv2d"])
