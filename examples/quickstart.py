@@ -16,6 +16,7 @@ accuracy climbs within a few epochs and nothing is downloaded.
 """
 
 import argparse
+import math
 
 import keras
 import numpy as np
@@ -64,12 +65,12 @@ def _rates(logs, prefix: str, epoch: int) -> str:
         values = logs.get(prefix + name)
         return values[epoch] if values and epoch < len(values) else None
 
-    samples, flops, mfu = get("samples_per_sec"), get("flops_per_sec"), get("mfu")
-    if samples is None:
-        return "warming up (first epoch compiles)"
+    samples, tflops, mfu = get("samples_per_sec"), get("tflops_per_sec"), get("mfu")
+    if samples is None or math.isnan(samples):
+        return "nothing measurable (a pass of one step)"
     text = f"{samples:,.0f} samples/s"
-    text += f", {flops / 1e9:.2f} GFLOP/s" if flops is not None else ""
-    text += f", MFU {mfu:.1%}" if mfu is not None else ""
+    text += f", {tflops * 1e3:.2f} GFLOP/s" if tflops is not None and not math.isnan(tflops) else ""
+    text += f", MFU {mfu:.1%}" if mfu is not None and not math.isnan(mfu) else ""
     return text
 
 

@@ -14,96 +14,18 @@ left out of training throughput.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import sys
-import threading
 import time
 import warnings
 
 import keras
 
 from . import hardware, panels
+from . import keras_compat as compat
 from .estimation import estimate
-from .summary_writer import SummaryWriters, check_writable
-from .throughput import Rates, ThroughputMeter
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchPlan:
-    """Samples per step of one pass over the data: ``batch_size``, and a smaller last batch."""
-
-    batch_size: int
-    num_batches: int | None = None
-    partial_batch_size: int | None = None
-
-    def samples(self, steps: int) -> int:
-        """Samples done after ``steps`` steps of the pass."""
-        done = steps * self.batch_size
-        if self.partial_batch_size and self.num_batches and steps >= self.num_batches:
-            done -= self.batch_size - self.partial_batch_size
-        return done
-
-
-class _Phase:
-    """Marks and windows of one pass of one mode (a training epoch, an evaluation, a prediction)."""
-
-    def __init__(self, flops_per_sample, peak_flops, plan: BatchPlan | None, update_freq):
-        self.meter = ThroughputMeter(flops_per_sample, peak_flops)
-        self.plan = plan
-        self.update_freq = update_freq
-        self.last_edge: int | None = None
-        self.latest: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    def begin_pass(self, time_now: float | None) -> None:
-        """A new pass; ``time_now`` starts it at 0 steps, ``None`` lets its first finished step start it (warm-up)."""
-        with self.lock:
-            self.meter.reset()
-            self.last_edge = None
-            if time_now is not None:
-                self.meter.start(0, 0, time_now)
-                self.last_edge = 0
-
-    def batch_end(self, steps: int, time_now: float, last_step: bool) -> Rates | None:
-        """Mark a finished batch; the window's rates when this batch closes one."""
-        if self.plan is None:
-            return None
-        with self.lock:
-            self.meter.mark(steps, self.plan.samples(steps), time_now)
-            if self.last_edge is None:
-                self.last_edge = steps
-                return None
-            due = self.update_freq != "epoch" and steps - self.last_edge >= self.update_freq
-            if steps <= self.last_edge or not (due or last_step):
-                return None
-            window = self.meter.between(self.last_edge, steps)
-            self.last_edge = steps
-            if window is not None:
-                self.latest = window.as_logs()
-            return window
-
-    def total(self) -> Rates | None:
-        """Rates over the whole pass."""
-        with self.lock:
-            return self.meter.total()
-
-
-def _caller_local(name: str, wanted):
-    """The local ``name`` of the nearest calling frame (``fit``, ``evaluate``, ...) that has a ``wanted`` one."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        candidate = frame.f_locals.get(name)
-        if candidate is not None and wanted(candidate):
-            return candidate
-        frame = frame.f_back
-    return None
-
-
-def _caller_epoch_iterator():
-    """The data iterator of the ``fit`` / ``evaluate`` / ``predict`` that is calling us, if any."""
-    return _caller_local("epoch_iterator", lambda x: hasattr(x, "data_adapter"))
+from .summary_writer import NO_STEPS, SummaryWriters, check_writable, last_steps
+from .throughput import BatchPlan, PassMeter, Rates, Work, empty_logs, pass_rates, window_rates
 
 
 def _keras_tensorboard(ours, log_dir: str | None):
@@ -113,7 +35,7 @@ def _keras_tensorboard(ours, log_dir: str | None):
     """
     if log_dir is None:
         return None
-    callbacks = _caller_local("callbacks", lambda x: isinstance(x, keras.callbacks.CallbackList))
+    callbacks = compat.running_loop_local("callbacks", lambda x: isinstance(x, keras.callbacks.CallbackList))
     listed = list(getattr(callbacks, "callbacks", []))
     after = listed[listed.index(ours) + 1:] if ours in listed else []
     for callback in after:
@@ -127,17 +49,21 @@ def _same_dir(first: str, second: str) -> bool:
 
 
 def _batch_plan(batch_size_arg, model) -> BatchPlan | None:
-    """Batch size from the argument, else the running data adapter, else the model's inputs."""
-    iterator = _caller_epoch_iterator()
-    adapter = getattr(iterator, "data_adapter", None)
-    size = batch_size_arg or _safe(lambda: adapter.batch_size)
+    """Samples per step: the argument, else the running data adapter, else a peeked first batch; ``None``: unknown."""
+    adapter = compat.running_data_adapter()
+    size = (
+        batch_size_arg
+        or _safe(lambda: adapter.batch_size)
+        or _safe(lambda: compat.first_batch_size(adapter))
+        or _safe(lambda: compat.dataset_batch_size(adapter))
+    )
     if not size:
         inputs = _safe(lambda: model.inputs) or []
         size = inputs[0].shape[0] if inputs else None
     if not size:
         return None
-    num_batches = getattr(iterator, "_num_batches", None) or _safe(lambda: adapter.num_batches)
-    partial = _safe(lambda: adapter.partial_batch_size) if not batch_size_arg else None
+    num_batches = _safe(lambda: adapter.num_batches)
+    partial = _safe(lambda: adapter.partial_batch_size)
     return BatchPlan(int(size), num_batches, partial or None)
 
 
@@ -196,9 +122,11 @@ class NNSCallback(keras.callbacks.Callback):
         top_layers: layers shown in the chart.
         clock: a function returning seconds, for tests.
 
-    Logs gain ``samples_per_sec``, ``flops_per_sec`` (training FLOPs: forward + backward +
-    optimizer, not MACs) and ``mfu`` (achieved / peak FLOP/s), with ``val_`` versions for
-    validation, whose FLOPs are forward only.  Place it before ``CSVLogger`` to log them there.
+    Logs gain ``samples_per_sec``, ``steps_per_sec``, ``tflops_per_sec`` (training FLOPs:
+    forward + backward + optimizer, not MACs, in TFLOP/s = 1e12 FLOP/s) and ``mfu``
+    (achieved / peak FLOP/s) at every epoch end (NaN where nothing was measurable), with
+    ``val_`` versions for validation, whose FLOPs are forward only; in batch logs only where a
+    window of ``update_freq`` steps closes.  Place it before ``CSVLogger`` to log them there.
     """
 
     async_safe = True
@@ -235,17 +163,26 @@ class NNSCallback(keras.callbacks.Callback):
         self.cost = None
         self.peak = None
         self._peak_resolved = False
-        self._train = self._test = self._predict = None
-        self._in_fit = False
-        self._step_offset = 0
-        self._steps_in_fit = 0
-        self._epoch_steps = 0
-        self._val_logs: dict[str, float] = {}
-        self._first_epoch_of_fit = True
         self._chief = True
-        self._epoch_shift = 0
-        self._last_epoch_step = -1
         self._keras_tb = None
+        self._last = None  # the last step written for each kind of tag (summary_writer.last_steps)
+        self._peak = None
+        self._fit_start = 0
+        self._step_base = 0  # step axis = optimizer.iterations + this
+        self._epoch_shift = 0
+        self._in_fit = False
+        self._first_epoch_of_fit = True
+        self._train = PassMeter(None if update_freq == "epoch" else update_freq)
+        self._test = PassMeter()
+        self._predict = PassMeter()
+        self._plans = {"train": None, "test": None, "predict": None}
+        self._training_work = self._forward_work = None
+        self._steps_per_epoch = None
+        self._epoch_iterations = 0
+        self._train_counts = None
+        self._val_logs: dict[str, float] = {}
+        self._predict_samples = 0
+        self._warned_samples = False
 
     # Keras hooks: each one line.
     def on_train_begin(self, logs=None):
@@ -261,7 +198,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._guard(self._begin_test)
 
     def on_test_batch_end(self, batch, logs=None):
-        self._guard(self._phase_batch_end, self._test, batch, logs)
+        self._guard(self._test.step_end, batch + 1, self._clock())
 
     def on_test_end(self, logs=None):
         self._guard(self._end_test)
@@ -270,7 +207,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._guard(self._begin_predict)
 
     def on_predict_batch_end(self, batch, logs=None):
-        self._guard(self._phase_batch_end, self._predict, batch, None)
+        self._guard(self._predict_batch_end, batch, logs)
 
     def on_predict_end(self, logs=None):
         self._guard(self._end_predict)
@@ -290,8 +227,7 @@ class NNSCallback(keras.callbacks.Callback):
         except Exception as error:  # noqa: BLE001  (measuring must never break training)
             warnings.warn(f"nns_callbacks: {method.__name__} failed: {error!r}; training goes on", stacklevel=3)
 
-    def _estimate(self, plan: BatchPlan | None):
-        batch = plan.batch_size if plan else 1
+    def _estimate(self, batch: int):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
@@ -300,7 +236,7 @@ class NNSCallback(keras.callbacks.Callback):
             warnings.warn(
                 f"nns_callbacks: could not estimate the model's cost ({error}); samples/s are still "
                 "measured, FLOP/s and MFU are left out",
-                stacklevel=4,
+                stacklevel=5,
             )
             return None
 
@@ -312,109 +248,168 @@ class NNSCallback(keras.callbacks.Callback):
             self.peak = hardware.resolve_peak(
                 self.peak_flops, keras.backend.backend(), compute_dtype, replicas=_replicas(self.model)
             )
-        return self.peak
+        return self.peak.flops_per_sec if self.peak else None
+
+    def _ensure_cost(self, plan: BatchPlan | None) -> None:
+        """The cost for the real batch size (1 where unknown yet: FLOPs per sample hold), and the work of a step."""
+        if self.cost is None or (plan is not None and self.cost.batch_size != plan.batch_size):
+            cost = self._estimate(plan.batch_size if plan else 1)
+            if cost is None:
+                return
+            self.cost = cost
+        batch = self.cost.batch_size
+        model_flops = (self.cost.forward_flops + self.cost.backward_flops) / batch
+        self._training_work = Work(model_flops, self.cost.optimizer_flops)
+        self._forward_work = Work(self.cost.forward_flops / batch)
+
+    def _load_axes(self):
+        if self._last is None:
+            self._last = last_steps(self.log_dir) if self.log_dir else NO_STEPS.copy()
+
+    def _iterations(self) -> int:
+        return int(_safe(lambda: int(self.model.optimizer.iterations)) or 0)
 
     def _begin_training(self):
+        self._load_axes()
         plan = _batch_plan(self.batch_size, self.model)
-        if plan is None:
-            warnings.warn("nns_callbacks: batch size unknown: pass NNSCallback(batch_size=...)", stacklevel=3)
-        self.cost = self._estimate(plan)
-        peak = self._resolve_peak()
-        flops = self.cost.training_flops_per_sample if self.cost else None
-        self._train = _Phase(flops, peak.flops_per_sec if peak else None, plan, self.update_freq)
+        self._plans["train"] = plan
+        self._steps_per_epoch = self.params.get("steps") if self.params else None
+        self._ensure_cost(plan)
+        self._peak = self._resolve_peak()
         self._in_fit = True
         self._first_epoch_of_fit = True
-        iterations = _safe(lambda: int(self.model.optimizer.iterations))
-        self._step_offset = iterations if iterations is not None else self._step_offset + self._steps_in_fit
-        self._steps_in_fit = 0
+        start = self._iterations()
+        # The step axis is optimizer.iterations, moved on where that would write over what is there
+        # (a recompiled model, a new callback on an old log_dir): past the last cost panels, and not
+        # before the last window.
+        need = max(self._last["cost"] + 1, self._last["batch"])
+        self._step_base = max(self._step_base, need - start)
+        self._fit_start = start + self._step_base
         self._keras_tb = _keras_tensorboard(self, self.log_dir)
-        self._write_cost_panels()
+        if plan is not None:
+            self._write_cost_panels()
 
     def _begin_epoch(self, epoch):
-        if self._train is None:
-            return
-        warm = self._first_epoch_of_fit
-        if warm:  # a new fit that counts epochs from 0 again continues the epoch axis instead
-            self._epoch_shift = max(0, self._last_epoch_step + 1 - epoch)
+        if self._first_epoch_of_fit:  # a new fit that counts epochs from 0 again continues the epoch axis
+            self._epoch_shift = max(0, self._last["epoch"] + 1 - epoch)
         self._first_epoch_of_fit = False
-        self._epoch_steps = 0
-        self._train.begin_pass(None if warm else self._clock())
+        self._train.begin()
+        self._epoch_iterations = self._iterations()
+        self._train_counts = None
         self._val_logs = {}
 
     def _train_batch_end(self, batch, logs):
-        phase = self._train
-        if phase is None:
-            return
         steps = batch + 1
-        window = phase.batch_end(steps, self._clock(), steps == self.params.get("steps"))
-        with phase.lock:
-            if steps > self._epoch_steps:
-                self._steps_in_fit += steps - self._epoch_steps
-                self._epoch_steps = steps
-            global_step = self._step_offset + self._steps_in_fit
-        if window is not None and self.update_freq != "epoch" and not self._keras_tb_writes("batch"):
-            self._write_rates("train", "batch_", window, global_step)
+        if self._steps_per_epoch and steps > self._steps_per_epoch:
+            steps = self._steps_per_epoch  # steps_per_execution reports the end of a shorter last execution
+        window = self._train.step_end(steps, self._clock())
+        if window is not None:
+            self._close_window(window, logs)
+
+    def _close_window(self, window, logs):
+        rates = window_rates(window, self._plans["train"], self._training_work, self._peak)
+        if rates is None:
+            return
+        values = self._as_logs(rates)
         if logs is not None:
-            logs.update(phase.latest)
+            logs.update(values)
+        step = self._epoch_iterations + self._step_base + window[1].steps
+        if not self._keras_tb_writes("batch"):
+            self._write_logs("train", "batch_", values, step)
+        self._last["batch"] = max(self._last["batch"], step)
 
-    def _begin_phase(self, flops_per_sample, warm: bool) -> _Phase:
-        """A test or predict pass; the first of each kind warms up (compiles), later ones time from now."""
-        plan = _batch_plan(None, self.model) if not self.batch_size else BatchPlan(self.batch_size)
-        peak = self._resolve_peak()
-        phase = _Phase(flops_per_sample, peak.flops_per_sec if peak else None, plan, self.update_freq)
-        phase.begin_pass(None if warm else self._clock())
-        return phase
+    def _as_logs(self, rates: Rates | None) -> dict[str, float]:
+        flops, mfu = self._training_work is not None, self._training_work is not None and self._peak is not None
+        return empty_logs(flops, mfu) if rates is None else rates.as_logs(flops, mfu)
 
-    def _forward_flops_per_sample(self):
-        if self.cost is None:
-            plan = _batch_plan(self.batch_size, self.model)
-            self.cost = self._estimate(plan)
-        return self.cost.forward_flops_per_sample if self.cost else None
+    def _count_training_epoch(self):
+        """Exact steps and samples of the epoch that just trained (the state is synced here)."""
+        if self._train_counts is None:
+            steps = self._iterations() - self._epoch_iterations
+            self._train_counts = (steps if steps > 0 else None, _safe(lambda: compat.samples_seen(self.model)))
+        return self._train_counts
 
     def _begin_test(self):
-        self._test = self._begin_phase(self._forward_flops_per_sample(), warm=self._test is None)
-
-    def _begin_predict(self):
-        self._predict = self._begin_phase(self._forward_flops_per_sample(), warm=self._predict is None)
-
-    def _phase_batch_end(self, phase, batch, logs):
-        if phase is None:
-            return
-        last = batch + 1 == (phase.plan.num_batches if phase.plan else None)
-        phase.batch_end(batch + 1, self._clock(), last)
-        if logs is not None:
-            logs.update(phase.latest)
+        if self._in_fit:
+            self._count_training_epoch()  # before evaluate resets the metrics
+        self._plans["test"] = _batch_plan(self.batch_size if not self._in_fit else None, self.model)
+        if self._forward_work is None:
+            self._ensure_cost(self._plans["test"])
+            self._peak = self._resolve_peak()
+        self._test.begin()
 
     def _end_test(self):
-        total = self._test.total() if self._test else None
-        if total is None:
-            return
+        samples = _safe(lambda: compat.samples_seen(self.model))
+        plan = self._plans["test"]
+        steps = plan.num_batches if plan is not None else None
+        rates = pass_rates(self._test.span(), plan, self._forward_work, self._peak, steps, samples)
+        self._warn_if_samples_unknown(rates)
         if self._in_fit:
-            self._val_logs = {f"val_{k}": v for k, v in total.as_logs().items()}
-        else:
-            self._write_rates("validation", "evaluation_", total, self._step_offset + self._steps_in_fit)
+            self._val_logs = {f"val_{k}": v for k, v in self._as_logs(rates).items()}
+        elif rates is not None:
+            self._write_logs("validation", "evaluation_", self._as_logs(rates), self._standalone_step("evaluation"))
             self._flush()
 
+    def _standalone_step(self, kind: str) -> int:
+        """The step of an ``evaluate`` or ``predict`` outside ``fit``: the model's, after any written before."""
+        self._load_axes()
+        step = max(self._iterations() + self._step_base, self._last[kind] + 1)
+        self._last[kind] = step
+        return step
+
+    def _begin_predict(self):
+        self._plans["predict"] = _batch_plan(self.batch_size, self.model)
+        if self._forward_work is None:
+            self._ensure_cost(self._plans["predict"])
+            self._peak = self._resolve_peak()
+        self._predict.begin()
+        self._predict_samples = 0
+
+    def _predict_batch_end(self, batch, logs):
+        if self._plans["predict"] is None and logs:
+            outputs = keras.tree.flatten(logs.get("outputs"))
+            self._predict_samples += int(outputs[0].shape[0]) if outputs else 0
+        self._predict.step_end(batch + 1, self._clock())
+
     def _end_predict(self):
-        total = self._predict.total() if self._predict else None
-        if total is not None:
-            self._write_rates("validation", "prediction_", total, self._step_offset + self._steps_in_fit)
+        plan = self._plans["predict"]
+        samples = None if plan is not None else self._predict_samples or None
+        rates = pass_rates(self._predict.span(), plan, self._forward_work, self._peak, None, samples)
+        self._warn_if_samples_unknown(rates)
+        if rates is not None:
+            self._write_logs("validation", "prediction_", self._as_logs(rates), self._standalone_step("prediction"))
             self._flush()
 
     def _end_epoch(self, epoch, logs):
-        total = self._train.total() if self._train else None
-        if total is not None and logs is not None:
-            logs.update(total.as_logs())
-        step = epoch + self._epoch_shift
-        self._last_epoch_step = max(self._last_epoch_step, step)
-        if self._val_logs and logs is not None:
+        steps, samples = self._count_training_epoch()
+        plan = self._plans["train"]
+        if plan is None and samples and steps:  # the batch size is known now: cost panels for it
+            plan = self._plans["train"] = BatchPlan(max(1, round(samples / steps)))
+            self._ensure_cost(plan)
+            self._write_cost_panels()
+        rates = pass_rates(self._train.span(), plan, self._training_work, self._peak, steps, samples)
+        self._warn_if_samples_unknown(rates)
+        values = self._as_logs(rates)
+        if logs is not None:
+            logs.update(values)
             logs.update(self._val_logs)
+        step = epoch + self._epoch_shift
+        self._last["epoch"] = max(self._last["epoch"], step)
         if not self._keras_tb_writes("epoch"):
-            if total is not None:
-                self._write_rates("train", "epoch_", total, step)
+            self._write_logs("train", "epoch_", values, step)
             val = {k[len("val_"):]: v for k, v in self._val_logs.items()}
             self._write_logs("validation", "epoch_", val, step)
         self._flush()
+
+    def _warn_if_samples_unknown(self, rates: Rates | None) -> None:
+        if rates is not None and rates.samples is None and not self._warned_samples:
+            self._warned_samples = True
+            warnings.warn(
+                "nns_callbacks: samples per step unknown (the data does not tell its batch size and the model "
+                "counts no samples): steps/s are reported, samples/s, FLOP/s and MFU are not. Pass "
+                "NNSCallback(batch_size=<global batch size>).",
+                stacklevel=5,
+            )
 
     def _keras_tb_writes(self, level: str) -> bool:
         """Whether a keras.callbacks.TensorBoard in our log_dir writes ``level``-wise logs, ours included."""
@@ -428,9 +423,6 @@ class NNSCallback(keras.callbacks.Callback):
             self._writers.close()
 
     # Summaries.
-    def _write_rates(self, run: str, prefix: str, rates: Rates, step: int):
-        self._write_logs(run, prefix, rates.as_logs(), step)
-
     def _write_logs(self, run: str, prefix: str, values: dict, step: int):
         if self._writers is None or not self._chief:
             return
@@ -445,13 +437,14 @@ class NNSCallback(keras.callbacks.Callback):
             print(self.cost.summary())
         if self._writers is None or not self._chief:
             return
-        step = self._step_offset
+        step = self._fit_start
+        self._last["cost"] = step
         for tag, value in panels.cost_scalars(self.cost, self.peak).items():
             self._writers.scalar("train", tag, value, step)
         self._writers.text("train", "cost/layers", self.cost.to_markdown(), step)
         self._writers.text("train", "cost/notes", panels.notes_markdown(self.cost, self.peak), step)
         self._write_chart(step)
-        self._writers.custom_scalars("train", panels.custom_scalars_layout())
+        self._writers.custom_scalars("train", panels.custom_scalars_layout(), step)
         self._flush()
 
     def _write_chart(self, step: int):

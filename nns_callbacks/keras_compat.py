@@ -8,6 +8,7 @@ changes one fails one named test instead of silently changing an estimate.
 from __future__ import annotations
 
 import re
+import sys
 
 import keras
 
@@ -126,3 +127,74 @@ def is_layer_class(cls) -> bool:
 def layer_classes(names: str) -> tuple[type, ...]:
     """The ``keras.layers`` classes of these names that this Keras has (an older one lacks some)."""
     return tuple(getattr(keras.layers, name) for name in names.split() if hasattr(keras.layers, name))
+
+
+def running_loop_local(name: str, wanted):
+    """The local ``name`` of the running ``fit`` / ``evaluate`` / ``predict`` (its data iterator, callback list).
+
+    Internal: Keras passes neither to callbacks, so the calling frames are searched.
+    Public alternative: none (``params["steps"]`` is the number of batches, not their size).
+    ``None`` where it is not found (a custom training loop, a renamed local).
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get(name)
+        if candidate is not None and wanted(candidate):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def running_data_adapter():
+    """The data adapter of the running ``fit`` / ``evaluate`` / ``predict``, or ``None``."""
+    iterator = running_loop_local("epoch_iterator", lambda x: hasattr(x, "data_adapter"))
+    return getattr(iterator, "data_adapter", None)
+
+
+def first_batch_size(adapter) -> int | None:
+    """The size of a generator's or a ``PyDataset``'s first batch, or ``None``.
+
+    A generator adapter keeps the batches it peeked at to infer specs (internal);
+    a ``PyDataset`` is indexed (its public ``__getitem__``: one batch loaded once).
+    """
+    batches = getattr(adapter, "_first_batches", None)
+    if batches:
+        first = batches[0]
+    elif isinstance(getattr(adapter, "py_dataset", None), keras.utils.PyDataset):
+        first = adapter.py_dataset[0]
+    else:
+        return None
+    arrays = [x for x in keras.tree.flatten(first) if hasattr(x, "shape") and len(x.shape) > 0]
+    return int(arrays[0].shape[0]) if arrays else None
+
+
+def dataset_batch_size(adapter) -> int | None:
+    """The ``batch(n)`` of a tf.data pipeline whose batch dimension is not static (no ``drop_remainder``).
+
+    Internal (TensorFlow's): each dataset op keeps its ``_input_dataset`` and a
+    batch op its ``_batch_size``; read, never iterated.  Public alternative: none
+    but reading a batch, which would run the pipeline.
+    """
+    dataset = getattr(adapter, "_dataset", None)
+    for _ in range(64):
+        if dataset is None:
+            return None
+        size = getattr(dataset, "_batch_size", None)
+        if size is not None:
+            return int(size)
+        dataset = getattr(dataset, "_input_dataset", None)
+    return None
+
+
+def samples_seen(model) -> float | None:
+    """Samples counted by Keras's loss tracker since the metrics were last reset; ``None`` if it counts none.
+
+    Internal: the ``Mean`` metric behind the ``loss`` log, which every built-in
+    train and test step updates with the batch size as its weight.  Read it only
+    where the training state is synchronised (epoch and evaluation boundaries).
+    """
+    count = getattr(getattr(model, "_loss_tracker", None), "count", None)
+    if count is None:
+        return None
+    value = float(keras.ops.convert_to_numpy(count))
+    return value if value > 0 else None

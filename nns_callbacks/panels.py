@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .cost import CONVENTIONS, ModelCost, format_count
 
-THROUGHPUT_TAGS = ("samples_per_sec", "flops_per_sec", "mfu")
+THROUGHPUT_TAGS = ("samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu")
 """Keys in Keras ``logs`` and suffixes of the ``batch_`` / ``epoch_`` tags."""
 
 
@@ -58,7 +58,7 @@ def custom_scalars_layout():
             title=title,
             chart=[
                 chart("samples/s", prefix + "samples_per_sec"),
-                chart("achieved FLOP/s", prefix + "flops_per_sec"),
+                chart("achieved TFLOP/s (1e12 FLOP/s)", prefix + "tflops_per_sec"),
                 chart("MFU (achieved / peak FLOP/s)", prefix + "mfu"),
             ],
         )

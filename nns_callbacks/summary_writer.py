@@ -74,8 +74,8 @@ class SummaryWriters:
         image = summary_pb2.Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=png)
         self._add(run, summary_pb2.Summary.Value(tag=tag, image=image), step)
 
-    def custom_scalars(self, run: str, layout) -> None:
-        """A Custom Scalars layout (a ``layout_pb2.Layout``)."""
+    def custom_scalars(self, run: str, layout, step: int = 0) -> None:
+        """A Custom Scalars layout (a ``layout_pb2.Layout``); TensorBoard shows the latest."""
         from tensorboard.compat.proto import summary_pb2
         from tensorboard.plugins.custom_scalar import metadata
         from tensorboard.util import tensor_util
@@ -84,7 +84,7 @@ class SummaryWriters:
         value = summary_pb2.Summary.Value(
             tag=metadata.CONFIG_SUMMARY_TAG, metadata=metadata.create_summary_metadata(), tensor=tensor
         )
-        self._add(run, value, 0)
+        self._add(run, value, step)
 
     def flush(self) -> None:
         """Write everything queued so far to disk."""
@@ -109,3 +109,46 @@ def _close_all() -> None:
     """Flush what is queued when the interpreter exits (after Ctrl-C in ``fit``)."""
     for writers in list(_OPEN):
         writers.close()
+
+
+def last_steps(log_dir: str) -> dict[str, int]:
+    """The last step already written under ``log_dir`` for each kind of tag, -1 where none is.
+
+    ``cost``: the cost panels (``cost/*`` in ``train``); ``batch``: the windows (``batch_*``);
+    ``epoch``: ``epoch_*``; ``evaluation`` and ``prediction``: ``evaluation_*``, ``prediction_*`` in ``validation``.
+    """
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    last = NO_STEPS.copy()
+    for run in ("train", "validation"):
+        folder = os.path.join(log_dir, run)
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if not name.startswith("events.out.tfevents."):
+                continue
+            try:
+                events = list(LegacyEventFileLoader(os.path.join(folder, name)).Load())
+            except Exception:  # noqa: BLE001, S112  (a torn or foreign file: nothing of ours to continue)
+                continue
+            for event in events:
+                for value in event.summary.value:
+                    axis = _axis(run, value.tag)
+                    if axis is not None:
+                        last[axis] = max(last[axis], event.step)
+    return last
+
+
+NO_STEPS = {"cost": -1, "batch": -1, "epoch": -1, "evaluation": -1, "prediction": -1}
+
+
+def _axis(run: str, tag: str) -> str | None:
+    if tag.startswith("epoch_"):
+        return "epoch"
+    if run == "train" and tag.startswith("batch_"):
+        return "batch"
+    if run == "train" and tag.startswith("cost/"):
+        return "cost"
+    if run == "validation" and tag.startswith(("evaluation_", "prediction_")):
+        return tag.split("_", 1)[0]
+    return None

@@ -12,17 +12,18 @@ import numpy as np
 import pytest
 
 from nns_callbacks import NNSCallback
-from nns_callbacks.callback import BatchPlan
 from tests.events import read_events
 
 # Dense(4) on 8 features, SGD without momentum (2 FLOPs per parameter update, no state):
 # forward per sample 2*8*4 MACs-as-FLOPs + 4 bias = 68; backward: weight gradient 2*8*4 + 4 bias = 68,
 # no input gradient (first layer); update 2 * 36 parameters per step.
 FORWARD_PER_SAMPLE = 2 * 8 * 4 + 4
+UPDATE_PER_STEP = 2 * 36
 
 
-def training_per_sample(batch):
-    return (batch * (FORWARD_PER_SAMPLE + 68) + 2 * 36) / batch
+def training_tflops(samples, steps, seconds):
+    """TFLOP/s of ``samples`` in ``steps`` training steps over ``seconds``: forward, backward, updates."""
+    return (samples * 2 * FORWARD_PER_SAMPLE + steps * UPDATE_PER_STEP) / seconds / 1e12
 
 
 class TickClock:
@@ -73,14 +74,6 @@ def test_unwritable_log_dir_is_an_error_before_training(tmp_path):
         NNSCallback(log_dir=str(blocker / "logs"))
 
 
-@pytest.mark.parametrize(
-    ("plan", "steps", "samples"),
-    [(BatchPlan(32, 4, 4), 3, 96), (BatchPlan(32, 4, 4), 4, 100), (BatchPlan(32), 4, 128), (BatchPlan(32, 4), 4, 128)],
-)
-def test_batch_plan_counts_the_smaller_last_batch(plan, steps, samples):
-    assert plan.samples(steps) == samples
-
-
 def test_windows_from_direct_hook_calls_with_a_fake_clock(tmp_path):
     clock = TickClock()
     callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, batch_size=16, clock=clock)
@@ -96,16 +89,17 @@ def test_windows_from_direct_hook_calls_with_a_fake_clock(tmp_path):
     epoch_logs = {"loss": 1.0}
     callback.on_epoch_end(0, epoch_logs)
     callback.on_train_end()
-    per_sample = training_per_sample(16)
-    # edges at steps 3 (32 samples in 2 s) and 5 (32 samples in 2 s): 64 samples in 4 s
+    # edges at steps 3 (32 samples in 2 s) and 5 (32 samples in 2 s): 64 samples, 4 steps in 4 s
+    tflops = training_tflops(64, 4, 4.0)
     assert epoch_logs == pytest.approx(
-        {"loss": 1.0, "samples_per_sec": 16.0, "flops_per_sec": 16.0 * per_sample, "mfu": 16.0 * per_sample / 1000}
+        {"loss": 1.0, "samples_per_sec": 16.0, "steps_per_sec": 1.0, "tflops_per_sec": tflops, "mfu": tflops * 1e9}
     )
-    assert [sorted(logs) for logs in batch_logs[:2]] == [["loss"], ["loss"]]
+    # rates only where a window closes, never carried over to later batches
+    assert [sorted(logs) for logs in batch_logs] == [["loss"], ["loss"], sorted(epoch_logs), ["loss"], sorted(epoch_logs)]
     assert batch_logs[2]["samples_per_sec"] == 16.0
     events = read_events(tmp_path)
     assert events[("train", "batch_samples_per_sec")] == [(3, 16.0), (5, 16.0)]
-    assert events[("train", "epoch_mfu")] == [(0, pytest.approx(16.0 * per_sample / 1000, rel=1e-6))]
+    assert events[("train", "epoch_mfu")] == [(0, pytest.approx(tflops * 1e9, rel=1e-6))]
 
 
 COST_TAGS = {
@@ -115,7 +109,7 @@ COST_TAGS = {
     "cost/memory/optimizer_bytes", "cost/memory/activation_bytes", "cost/memory/training_bytes",
     "cost/peak_flops_per_sec", "cost/layers", "cost/notes", "cost/top_layers", "custom_scalars__config__",
 }
-RATE_TAGS = {"samples_per_sec", "flops_per_sec", "mfu"}
+RATE_TAGS = {"samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu"}
 
 
 def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
@@ -129,21 +123,21 @@ def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
     expected |= {("validation", f"epoch_{tag}") for tag in RATE_TAGS}
     assert set(events) == expected
 
-    train = training_per_sample(32)
-    # epoch 0: batch ends t=1..4; window from step 1 (32 samples): step 3 (+64 in 2 s), step 4 (+4 in 1 s)
-    # validation t=5, 6: 8 samples in 1 s; epoch 1 starts t=7: step 2 (+64 in 2 s), step 4 (+36 in 2 s);
-    # the second validation needs no warm-up: it starts at t=12 and ends at t=14, 40 samples in 2 s
-    assert events[("train", "batch_samples_per_sec")] == [(3, 32.0), (4, 4.0), (6, 32.0), (8, 18.0)]
-    assert events[("train", "epoch_samples_per_sec")] == [(0, pytest.approx(68 / 3)), (1, 25.0)]
-    assert events[("train", "epoch_flops_per_sec")] == [
-        (0, pytest.approx(68 / 3 * train, rel=1e-6)), (1, pytest.approx(25.0 * train, rel=1e-6))
-    ]
-    assert events[("validation", "epoch_flops_per_sec")] == [(0, 8.0 * FORWARD_PER_SAMPLE), (1, 20.0 * FORWARD_PER_SAMPLE)]
-    assert history.history["samples_per_sec"] == pytest.approx([68 / 3, 25.0])
-    assert history.history["val_mfu"] == pytest.approx([8.0 * FORWARD_PER_SAMPLE / 1000, 20.0 * FORWARD_PER_SAMPLE / 1000])
+    # Every pass is timed from its first finished step to its last.  Epoch 0: batch ends t=1..4;
+    # window from step 1: step 3 (+64 samples in 2 s); steps 1 -> 4: 100 - 32 = 68 samples in 3 s.
+    # Validation t=5, 6: 40 - 32 = 8 samples in 1 s.  Epoch 1 (t=7..10) and its validation (t=11, 12)
+    # alike, the window at training step 4 + 3 = 7.
+    assert events[("train", "batch_samples_per_sec")] == [(3, 32.0), (7, 32.0)]
+    assert events[("train", "epoch_samples_per_sec")] == [(0, pytest.approx(68 / 3)), (1, pytest.approx(68 / 3))]
+    tflops = training_tflops(68, 3, 3.0)
+    assert events[("train", "epoch_tflops_per_sec")] == [(epoch, pytest.approx(tflops, rel=1e-6)) for epoch in (0, 1)]
+    val_tflops = 8.0 * FORWARD_PER_SAMPLE / 1e12
+    assert events[("validation", "epoch_tflops_per_sec")] == [(0, pytest.approx(val_tflops)), (1, pytest.approx(val_tflops))]
+    assert history.history["samples_per_sec"] == pytest.approx([68 / 3, 68 / 3])
+    assert history.history["val_mfu"] == pytest.approx([val_tflops * 1e9] * 2)
 
     assert events[("train", "cost/params")] == [(0, 36.0)]
-    assert events[("train", "cost/training_flops_per_step")] == [(0, pytest.approx(train * 32))]
+    assert events[("train", "cost/training_flops_per_step")] == [(0, 32 * 2 * FORWARD_PER_SAMPLE + UPDATE_PER_STEP)]
     assert events[("train", "cost/peak_flops_per_sec")] == [(0, 1000.0)]
     assert "| Dense |" in events[("train", "cost/layers")][0][1]
     assert events[("train", "cost/top_layers")][0][1].startswith(b"\x89PNG")
@@ -165,7 +159,7 @@ def test_fit_again_continues_steps_without_overwriting(tmp_path):
     model.fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
     model.fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
     events = read_events(tmp_path)
-    assert [step for step, _ in events[("train", "batch_samples_per_sec")]] == [3, 4, 7, 8]
+    assert [step for step, _ in events[("train", "batch_samples_per_sec")]] == [3, 7]  # = optimizer.iterations
     assert [step for step, _ in events[("train", "cost/params")]] == [0, 4]
     assert [step for step, _ in events[("train", "epoch_samples_per_sec")]] == [0, 1]  # epoch 0 again: shifted
 
@@ -206,14 +200,14 @@ def test_estimation_trouble_is_a_warning_and_training_goes_on():
     callback = NNSCallback(log_dir=None, peak_flops=1000.0, clock=TickClock())
     with pytest.warns(UserWarning, match="could not estimate"):
         history = sequence_model().fit(x, y, batch_size=8, epochs=1, callbacks=[callback], verbose=0)
-    assert "samples_per_sec" in history.history and "flops_per_sec" not in history.history
+    assert "samples_per_sec" in history.history and "tflops_per_sec" not in history.history
 
 
 def test_input_shape_lets_variable_length_models_be_costed():
     x, y = np.ones((32, 5, 4), "float32"), np.ones((32, 1), "float32")
     callback = NNSCallback(log_dir=None, peak_flops=1000.0, input_shape=(5, 4), clock=TickClock())
     history = sequence_model().fit(x, y, batch_size=8, epochs=1, callbacks=[callback], verbose=0)
-    assert callback.cost.batch_size == 8 and "flops_per_sec" in history.history
+    assert callback.cost.batch_size == 8 and "tflops_per_sec" in history.history
 
 
 def test_unknown_peak_warns_once_and_leaves_mfu_out():
@@ -225,7 +219,7 @@ def test_unknown_peak_warns_once_and_leaves_mfu_out():
         model.fit(x, y, batch_size=16, epochs=1, callbacks=[callback], verbose=0)
         history = model.fit(x, y, batch_size=16, epochs=1, callbacks=[callback], verbose=0)
     assert sum("MFU" in str(w.message) for w in caught) == 1
-    assert "flops_per_sec" in history.history and "mfu" not in history.history
+    assert "tflops_per_sec" in history.history and "mfu" not in history.history
 
 
 def test_log_dir_none_measures_without_writing(tmp_path, monkeypatch):
@@ -243,7 +237,7 @@ def test_evaluate_and_predict_report_forward_throughput(tmp_path):
     model.predict(x, batch_size=32, callbacks=[callback], verbose=0)
     events = read_events(tmp_path)
     # 3 steps of 32, ends at t=1, 2, 3: 64 samples in 2 s, forward FLOPs only
-    assert events[("validation", "evaluation_flops_per_sec")] == [(0, 32.0 * FORWARD_PER_SAMPLE)]
+    assert events[("validation", "evaluation_tflops_per_sec")] == [(0, pytest.approx(32.0 * FORWARD_PER_SAMPLE / 1e12))]
     assert events[("validation", "prediction_samples_per_sec")] == [(0, 32.0)]
 
 
@@ -273,7 +267,8 @@ def test_mirrored_strategy_uses_global_batch_and_every_replica():
     result = subprocess.run([sys.executable, "-c", MIRRORED], env=env, cwd=root, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"devices": 2, "peak": 2000.0, "batch": 32, "keys": ["flops_per_sec", "loss", "mfu", "samples_per_sec"]}
+    keys = ["loss", "mfu", "samples_per_sec", "steps_per_sec", "tflops_per_sec"]
+    assert report == {"devices": 2, "peak": 2000.0, "batch": 32, "keys": keys}
 
 
 @pytest.mark.parametrize("keras_update_freq", ["epoch", 2])

@@ -112,7 +112,7 @@ def test_cost_and_throughput_scalars(tensorboard):
     train, validation = set(tags["train"]), set(tags["validation"])
     cost = {"cost/params", "cost/forward_macs_per_sample", "cost/training_flops_per_sample",
             "cost/memory/activation_bytes", "cost/memory/training_bytes", "cost/peak_flops_per_sec"}
-    throughput = {"epoch_samples_per_sec", "epoch_flops_per_sec", "epoch_mfu"}
+    throughput = {"epoch_samples_per_sec", "epoch_steps_per_sec", "epoch_tflops_per_sec", "epoch_mfu"}
     assert cost <= train
     assert throughput <= train
     assert throughput <= validation
@@ -148,4 +148,4 @@ def test_custom_scalars_layout(tensorboard):
     titles = {category["title"]: category for category in layout["category"]}
     assert {"nns_callbacks: throughput per epoch", "nns_callbacks: cost"} <= set(titles)
     charts = {chart["title"] for chart in titles["nns_callbacks: throughput per epoch"]["chart"]}
-    assert {"samples/s", "achieved FLOP/s", "MFU (achieved / peak FLOP/s)"} <= charts
+    assert {"samples/s", "achieved TFLOP/s (1e12 FLOP/s)", "MFU (achieved / peak FLOP/s)"} <= charts

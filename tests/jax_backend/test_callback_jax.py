@@ -31,12 +31,14 @@ def test_fit_under_jax_writes_panels_and_rates(tmp_path):
     x, y = np.ones((1024, 8), "float32"), np.ones((1024, 4), "float32")
     callback = NNSCallback(log_dir=str(tmp_path), update_freq=4, peak_flops=1e12)
     history = model().fit(x, y, batch_size=32, epochs=2, validation_split=0.25, callbacks=[callback], verbose=0)
-    for key in ("samples_per_sec", "flops_per_sec", "mfu", "val_samples_per_sec"):
+    for key in ("samples_per_sec", "tflops_per_sec", "mfu", "val_samples_per_sec"):
         assert len(history.history[key]) == 2 and all(v > 0 for v in history.history[key])
-    # the MFU is the achieved FLOP/s over the 1e12 peak given
-    assert history.history["mfu"] == pytest.approx([f / 1e12 for f in history.history["flops_per_sec"]])
+    # 768 training samples in 24 full steps of 32: every step timed holds 32 samples
+    assert history.history["samples_per_sec"] == pytest.approx([32 * s for s in history.history["steps_per_sec"]])
+    # the MFU is the achieved FLOP/s over the 1e12 peak given: TFLOP/s x 1e12 / 1e12
+    assert history.history["mfu"] == pytest.approx(history.history["tflops_per_sec"])
     events = read_events(tmp_path)
-    assert {("train", "cost/params"), ("train", "batch_flops_per_sec"), ("validation", "epoch_mfu")} <= set(events)
+    assert {("train", "cost/params"), ("train", "batch_tflops_per_sec"), ("validation", "epoch_mfu")} <= set(events)
     assert events[("train", "cost/params")] == [(0, 16 * 8 + 16 + 16 * 4 + 4)]
 
 
