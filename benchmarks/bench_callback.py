@@ -10,6 +10,8 @@ a Python generator or a tf.data pipeline whose batch dimension is unknown.
     FLOPs of the steps after the third divided by the wall time from the end of the third
     step (its results fetched) to the end of training (after ``fit`` has waited for every
     step), i.e. synchronised at both ends.
+    Also against the difference of whole ``fit`` times of N and 2N steps without any callback,
+    where the fixed costs of a ``fit`` cancel (noisier on a shared machine).
 (b) Overhead: ``fit`` with and without the callback, interleaved, medians; and the share
     of ``fit`` time spent inside the callback's hooks.
 Each backend runs in its own process (Keras fixes its backend per process).
@@ -36,11 +38,15 @@ def _worker(args) -> dict:
         """NNSCallback that adds up the wall time spent inside its hooks."""
 
         hook_seconds = 0.0
+        batch_hook_seconds = 0.0
 
         def _guard(self, method, *hook_args):
             start = time.perf_counter()
             super()._guard(method, *hook_args)
-            TimedCallback.hook_seconds += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            TimedCallback.hook_seconds += elapsed
+            if method.__name__ == "_train_batch_end":
+                TimedCallback.batch_hook_seconds += elapsed
 
     inputs = keras.Input((args.width,))
     hidden = inputs
@@ -85,23 +91,28 @@ def _worker(args) -> dict:
             self.end = time.perf_counter()
 
     fit(4, [])  # compile
-    truths, reported, plain, with_cb, shares, hook_us = [], [], [], [], [], []
+    truths, reported, plain, half, with_cb, shares, hook_us = [], [], [], [], [], [], []
     steps = 2 * args.steps
     for _ in range(args.repeats):
         truth, callback = Truth(), TimedCallback(log_dir=None, peak_flops=1e12)
-        TimedCallback.hook_seconds = 0.0
+        TimedCallback.hook_seconds = TimedCallback.batch_hook_seconds = 0.0
         elapsed, history = fit(steps, [callback, truth])
         shares.append(TimedCallback.hook_seconds / elapsed)
-        hook_us.append(TimedCallback.hook_seconds / steps * 1e6)
+        hook_us.append(TimedCallback.batch_hook_seconds / steps * 1e6)
         truths.append((steps - Truth.start_after) * args.batch * flops_per_sample / (truth.end - truth.start))
         reported.append(history["tflops_per_sec"][0] * 1e12)
         plain.append(fit(steps, [])[0])
+        half.append(fit(steps // 2, [])[0])
         with_cb.append(fit(steps, [NNSCallback(log_dir=None, peak_flops=1e12)])[0])
     return {
         "backend": keras.backend.backend(),
         "truth_flops_per_sec": statistics.median(truths),
         "reported_flops_per_sec": statistics.median(reported),
         "reported_over_truth": statistics.median(r / t for r, t in zip(reported, truths)),
+        # whole fits of N and 2N steps without any callback: fixed costs cancel, no hook takes part
+        "reported_over_difference": statistics.median(reported) / (
+            (steps - steps // 2) * args.batch * flops_per_sample / statistics.median(p - h for p, h in zip(plain, half))
+        ),
         "fit_s_without": statistics.median(plain),
         "fit_s_with": statistics.median(with_cb),
         "slowdown": statistics.median(w / p for w, p in zip(with_cb, plain)) - 1,
@@ -133,14 +144,15 @@ def main(argv=None) -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"width {args.width}, batch {args.batch}, {args.steps * 2} steps per fit, input {args.input}")
     print("| backend | ms per step | truth TFLOP/s | reported TFLOP/s | reported / truth | fit s without | fit s with "
-          "| slowdown | time in hooks | hooks per step |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| slowdown | time in hooks | batch hook per step | reported / fit(2N) - fit(N) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(
             f"| {r['backend']} | {r['fit_s_without'] / (args.steps * 2) * 1e3:.2f} "
             f"| {r['truth_flops_per_sec'] / 1e12:.4f} | {r['reported_flops_per_sec'] / 1e12:.4f} | "
             f"{r['reported_over_truth']:.3f} | {r['fit_s_without']:.3f} | {r['fit_s_with']:.3f} | "
-            f"{r['slowdown']:+.2%} | {r['hook_share']:.3%} | {r['hook_us_per_step']:.1f} us |"
+            f"{r['slowdown']:+.2%} | {r['hook_share']:.3%} | {r['hook_us_per_step']:.1f} us | "
+            f"{r['reported_over_difference']:.3f} |"
         )
     for r in rows:
         pairs = ", ".join(f"{p:.2f}/{w:.2f}" for p, w in zip(r["raw_fit_s_without"], r["raw_fit_s_with"]))
