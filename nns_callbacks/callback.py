@@ -178,6 +178,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._plans = {"train": None, "test": None, "predict": None}
         self._training_work = self._forward_work = None
         self._steps_per_epoch = None
+        self._steps_per_execution = 1
         self._epoch_iterations = 0
         self._train_counts = None
         self._val_logs: dict[str, float] = {}
@@ -198,7 +199,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._guard(self._begin_test)
 
     def on_test_batch_end(self, batch, logs=None):
-        self._guard(self._test.step_end, batch + 1, self._clock())
+        self._guard(self._test_batch_end, batch)
 
     def on_test_end(self, logs=None):
         self._guard(self._end_test)
@@ -274,6 +275,7 @@ class NNSCallback(keras.callbacks.Callback):
         plan = _batch_plan(self.batch_size, self.model)
         self._plans["train"] = plan
         self._steps_per_epoch = self.params.get("steps") if self.params else None
+        self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
         self._ensure_cost(plan)
         self._peak = self._resolve_peak()
         self._in_fit = True
@@ -299,7 +301,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._val_logs = {}
 
     def _train_batch_end(self, batch, logs):
-        steps = batch + 1
+        steps = compat.steps_done(batch, self._steps_per_execution)
         if self._steps_per_epoch and steps > self._steps_per_epoch:
             steps = self._steps_per_epoch  # steps_per_execution reports the end of a shorter last execution
         window = self._train.step_end(steps, self._clock())
@@ -330,6 +332,7 @@ class NNSCallback(keras.callbacks.Callback):
         return self._train_counts
 
     def _begin_test(self):
+        self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
         if self._in_fit:
             self._count_training_epoch()  # before evaluate resets the metrics
         self._plans["test"] = _batch_plan(self.batch_size if not self._in_fit else None, self.model)
@@ -337,6 +340,9 @@ class NNSCallback(keras.callbacks.Callback):
             self._ensure_cost(self._plans["test"])
             self._peak = self._resolve_peak()
         self._test.begin()
+
+    def _test_batch_end(self, batch):
+        self._test.step_end(compat.steps_done(batch, self._steps_per_execution), self._clock())
 
     def _end_test(self):
         samples = _safe(lambda: compat.samples_seen(self.model))
@@ -358,6 +364,7 @@ class NNSCallback(keras.callbacks.Callback):
         return step
 
     def _begin_predict(self):
+        self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
         self._plans["predict"] = _batch_plan(self.batch_size, self.model)
         if self._forward_work is None:
             self._ensure_cost(self._plans["predict"])
@@ -369,7 +376,7 @@ class NNSCallback(keras.callbacks.Callback):
         if self._plans["predict"] is None and logs:
             outputs = keras.tree.flatten(logs.get("outputs"))
             self._predict_samples += int(outputs[0].shape[0]) if outputs else 0
-        self._predict.step_end(batch + 1, self._clock())
+        self._predict.step_end(compat.steps_done(batch, self._steps_per_execution), self._clock())
 
     def _end_predict(self):
         plan = self._plans["predict"]

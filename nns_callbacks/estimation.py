@@ -10,8 +10,8 @@ import warnings
 import keras
 import numpy as np
 import pandas as pd
-from keras.src import utils
 
+from . import keras_compat as compat
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .cost import ModelCost
 from .keras_compat import type_name
@@ -91,7 +91,7 @@ def _with_batch(shapes, batch):
 
 def _build(model, shapes) -> None:
     """Build ``model`` for per-sample ``shapes``: its own ``build``, else one symbolic call."""
-    if not utils.is_default(model.build):
+    if compat.has_own_build(model):
         model.build(_with_batch(shapes, None))
         return
     specs = _specs_like(model, shapes, None)
@@ -107,7 +107,7 @@ def _known_input_shapes(model):
     """Per-sample input shapes of a built model; a ``None`` dimension is an error."""
     inputs = _input_tensors(model)
     if inputs is None:
-        build_shapes = getattr(model, "_build_shapes_dict", None)
+        build_shapes = compat.build_shapes(model)
         if not build_shapes:
             raise ValueError(
                 f"cannot tell the input shape of model {model.name!r}: pass "
@@ -161,14 +161,12 @@ def _check_known(model, name: str, shape: tuple) -> None:
 
 def _input_name(tensor, index: int) -> str:
     """The name of the Input layer that made ``tensor``, else the tensor's name."""
-    history = getattr(tensor, "_keras_history", None)
-    operation = getattr(history, "operation", None)
-    return getattr(operation, "name", None) or getattr(tensor, "name", None) or f"input {index}"
+    return compat.producer_name(tensor) or getattr(tensor, "name", None) or f"input {index}"
 
 
 def _input_tensors(model):
     """The symbolic inputs of a model: a dict by name for dict inputs, a list, or ``None``."""
-    struct = getattr(model, "_inputs_struct", None)
+    struct = compat.inputs_struct(model)
     if isinstance(struct, dict):
         return struct
     try:

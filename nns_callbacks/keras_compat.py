@@ -7,17 +7,48 @@ changes one fails one named test instead of silently changing an estimate.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 
 import keras
 
-# Internal: the class of graph models.  Public alternative: none (``keras.Model``
-# is also the base of subclassed models, which have no graph).
-from keras.src.models.functional import Functional
 
-# Internal: the op class behind ``keras.ops.dot_product_attention``, for its cost rule.
-from keras.src.ops.nn import DotProductAttention  # noqa: F401
+def internal_class(module: str, name: str) -> type | None:
+    """A class from one of Keras's private modules, or ``None`` where this Keras has no such class."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+# Internal classes, looked up by name so that an older Keras only loses the rules it cannot have.
+# The class of graph models.  Public alternative: none (``keras.Model`` is also subclassed models').
+Functional = internal_class("keras.src.models.functional", "Functional")
+# The op behind ``keras.ops.dot_product_attention``, for its rule.  Public alternative: none.
+DotProductAttention = internal_class("keras.src.ops.nn", "DotProductAttention")
+# Base classes of the built-in layer families: one rule covers every rank.  Public alternative: the
+# concrete classes, one by one.
+BasePooling = internal_class("keras.src.layers.pooling.base_pooling", "BasePooling")
+BaseGlobalPooling = internal_class("keras.src.layers.pooling.base_global_pooling", "BaseGlobalPooling")
+BaseAdaptivePooling = internal_class("keras.src.layers.pooling.base_adaptive_pooling", "BaseAdaptivePooling")
+BaseConv = internal_class("keras.src.layers.convolutional.base_conv", "BaseConv")
+BaseConvTranspose = internal_class("keras.src.layers.convolutional.base_conv_transpose", "BaseConvTranspose")
+BaseDepthwiseConv = internal_class("keras.src.layers.convolutional.base_depthwise_conv", "BaseDepthwiseConv")
+BaseSeparableConv = internal_class("keras.src.layers.convolutional.base_separable_conv", "BaseSeparableConv")
+# The op ``keras.activations.relu`` runs on symbolic tensors (slope, cap, threshold).  Public alternative: none.
+ReLUOp = internal_class("keras.src.activations.activations", "ReLU")
+# ConvLSTM's cell, which keras.layers does not export.  Public alternative: none.
+ConvLSTMCell = internal_class("keras.src.layers.rnn.conv_lstm", "ConvLSTMCell")
+# Layers keras.applications defines for its own models.  Public alternative: none.
+LayerScale = internal_class("keras.src.applications.convnext", "LayerScale")
+CustomScaleLayer = internal_class("keras.src.applications.inception_resnet_v2", "CustomScaleLayer")
+# The modules of Keras's op classes (``Add``, ``Einsum``, ...), which keras.ops exports as functions
+# only.  Public alternative: none.
+OPS_NUMPY = importlib.import_module("keras.src.ops.numpy")
+OPS_NN = importlib.import_module("keras.src.ops.nn")
+OPS_MATH = importlib.import_module("keras.src.ops.math")
+OPS_CORE = importlib.import_module("keras.src.ops.core")
 
 ORIGINAL_LAYER_CALL = keras.layers.Layer.__call__
 """Keras's ``Layer.__call__`` (public): dtype conversion, masks, ``training``, build."""
@@ -25,8 +56,10 @@ ORIGINAL_LAYER_CALL = keras.layers.Layer.__call__
 # Internal: where ``Layer.__call__`` and every ``keras.ops`` function compute the
 # outputs of a call on symbolic tensors.  The walk hooks both to see each layer
 # call and each op with its real shapes.  Public alternative: none.
+# (Before Keras 3.9 or so, Layer inherits Operation's, which also records a graph node.)
 ORIGINAL_LAYER_SYMBOLIC_CALL = keras.layers.Layer.symbolic_call
 ORIGINAL_OP_SYMBOLIC_CALL = keras.Operation.symbolic_call
+_LAYER_HAS_OWN_SYMBOLIC_CALL = "symbolic_call" in vars(keras.layers.Layer)
 
 
 def patch_layer_calls(call_hook, layer_hook, op_hook) -> None:
@@ -38,8 +71,30 @@ def patch_layer_calls(call_hook, layer_hook, op_hook) -> None:
 
 def restore_layer_calls() -> None:
     keras.layers.Layer.__call__ = ORIGINAL_LAYER_CALL
-    keras.layers.Layer.symbolic_call = ORIGINAL_LAYER_SYMBOLIC_CALL
+    if _LAYER_HAS_OWN_SYMBOLIC_CALL:
+        keras.layers.Layer.symbolic_call = ORIGINAL_LAYER_SYMBOLIC_CALL
+    else:
+        del keras.layers.Layer.symbolic_call
     keras.Operation.symbolic_call = ORIGINAL_OP_SYMBOLIC_CALL
+
+
+def has_own_build(model) -> bool:
+    """Whether a model overrides ``build`` (else Keras builds it by calling it on symbolic inputs)."""
+    # Internal: Keras marks its default ``build`` with ``utils.default``.  Public alternative: none.
+    return not getattr(model.build, "_is_default", False)
+
+
+def build_shapes(model) -> dict | None:
+    """The input shapes a subclassed model was built with, by argument name, or ``None``."""
+    # Internal: recorded by ``Layer.build``.  Public alternative: ``get_build_config()["input_shape"]``,
+    # which flattens several inputs.
+    return getattr(model, "_build_shapes_dict", None)
+
+
+def producer_name(tensor) -> str | None:
+    """The name of the layer (an ``Input``) that made a symbolic tensor, or ``None``."""
+    # Internal: each KerasTensor's history.  Public alternative: none for a tensor of ``model.inputs``.
+    return getattr(getattr(getattr(tensor, "_keras_history", None), "operation", None), "name", None)
 
 
 def graph_of(model):
@@ -124,9 +179,30 @@ def is_layer_class(cls) -> bool:
     return isinstance(cls, type) and issubclass(cls, keras.layers.Layer)
 
 
+def present(*classes) -> tuple[type, ...]:
+    """The classes this Keras has (``None`` stands for one it lacks)."""
+    return tuple(cls for cls in classes if cls is not None)
+
+
 def layer_classes(names: str) -> tuple[type, ...]:
     """The ``keras.layers`` classes of these names that this Keras has (an older one lacks some)."""
     return tuple(getattr(keras.layers, name) for name in names.split() if hasattr(keras.layers, name))
+
+
+def _version() -> tuple[int, int]:
+    major, minor = keras.version().split(".")[:2]
+    return int(major), int(minor)
+
+
+def steps_done(batch: int, steps_per_execution: int) -> int:
+    """Steps of the pass done when a batch-end hook gets index ``batch``.
+
+    Keras 3.11 and later pass the last step of the execution that just ran,
+    earlier releases its first (so a hook after steps 3 and 4 said 2).
+    """
+    if _version() >= (3, 11):
+        return batch + 1
+    return batch + steps_per_execution
 
 
 def running_loop_local(name: str, wanted):

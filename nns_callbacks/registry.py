@@ -211,6 +211,14 @@ def register_cost_rule(*layer_types: type, replace: bool = False):
     return decorator
 
 
+def register_builtin_rule(*layer_types):
+    """``register_cost_rule`` for the types this Keras has; ``None`` stands for one it lacks."""
+    present = tuple(t for t in layer_types if t is not None)
+    if not present:
+        return lambda rule: rule
+    return register_cost_rule(*present)
+
+
 def rule_for(layer) -> Rule | None:
     """The rule registered for ``type(layer)`` or its nearest ancestor, else ``None``."""
     _load_builtin_rules()

@@ -357,7 +357,7 @@ class ModelWalk:
         needs_grad = self._needs_grad(args, kwargs)
         self._suppress += 1
         try:
-            outputs = compat.ORIGINAL_LAYER_SYMBOLIC_CALL(layer, *args, **kwargs)
+            outputs = layer.compute_output_spec(*args, **kwargs)
         except Exception as inner:  # noqa: BLE001
             outputs = self._unknown_output(layer, prefix + layer.name, args, kwargs, inner)
         finally:
@@ -384,7 +384,7 @@ def _layer_output_spec(layer, *args, **kwargs):
     ``EinsumDense`` reports ``None`` wherever its ``output_shape`` says ``None``,
     whatever the input; the einsum of the input and the kernel has the true sizes.
     """
-    outputs = compat.ORIGINAL_LAYER_SYMBOLIC_CALL(layer, *args, **kwargs)
+    outputs = layer.compute_output_spec(*args, **kwargs)
     if all(None not in s for s in _shapes(_tensors(outputs))) or any(None in s for s in _shapes(_tensors(args))):
         return outputs
     if isinstance(layer, keras.layers.EinsumDense) and len(args) == 1:

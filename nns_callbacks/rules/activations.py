@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import keras
 
-from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported
+from ..keras_compat import ReLUOp
+from ..registry import LayerCall, LayerCost, register_builtin_rule, register_cost_rule, report_unsupported
 
 FLOPS_PER_ELEMENT = {
     "linear": 0.0,
@@ -149,7 +150,7 @@ def activation_layer(layer, call: LayerCall) -> LayerCost:
     return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
 
 
-@register_cost_rule(keras.layers.ReLU)
+@register_builtin_rule(keras.layers.ReLU, ReLUOp)
 def relu_layer(layer, call: LayerCall) -> LayerCost:
     """Per element: max 1 (threshold 2; cap other than 6 +1; slope +2 alone, else +4/+5); backward 2 (+2 cap, +3 slope)."""
     threshold = bool(layer.threshold)

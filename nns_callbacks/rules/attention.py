@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 
 from ..keras_compat import DotProductAttention
-from ..registry import LayerCall, LayerCost, register_cost_rule
+from ..registry import LayerCall, LayerCost, register_builtin_rule, register_cost_rule
 from .activations import BACKWARD_FLOPS_PER_ELEMENT, FLOPS_PER_ELEMENT
 
 
@@ -84,7 +84,7 @@ def _positions(shape: tuple[int, ...]) -> int:
     return count
 
 
-@register_cost_rule(keras.layers.GroupQueryAttention)
+@register_builtin_rule(getattr(keras.layers, "GroupQueryAttention", None))
 def grouped_query_attention(layer, call: LayerCall) -> LayerCost:
     """Query heads Hq, key/value heads Hkv; scores B*Hq*Tq*Tv*head_dim MACs, twice."""
     query, value = call.shape_of("query"), call.shape_of("value")
@@ -148,7 +148,7 @@ def additive_attention(layer, call: LayerCall) -> LayerCost:
     return attention_cost(0, scores * value[-1], scores, elementwise, 0, 2 * scores + triples)
 
 
-@register_cost_rule(DotProductAttention)
+@register_builtin_rule(DotProductAttention)
 def dot_product_attention_op(op, call: LayerCall) -> LayerCost:
     """``ops.dot_product_attention``: B*N*T*S*(H + Hv) MACs; per score a scale, bias, mask, soft cap, softmax.
 

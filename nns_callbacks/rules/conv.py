@@ -9,12 +9,9 @@ from __future__ import annotations
 import math
 
 import keras
-from keras.src.layers.convolutional.base_conv import BaseConv
-from keras.src.layers.convolutional.base_conv_transpose import BaseConvTranspose
-from keras.src.layers.convolutional.base_depthwise_conv import BaseDepthwiseConv
-from keras.src.layers.convolutional.base_separable_conv import BaseSeparableConv
 
-from ..registry import LayerCall, LayerCost, register_cost_rule
+from ..keras_compat import BaseConv, BaseConvTranspose, BaseDepthwiseConv, BaseSeparableConv
+from ..registry import LayerCall, LayerCost, register_builtin_rule
 from .core import weighted_cost
 
 
@@ -28,7 +25,7 @@ def spatial(layer, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(shape[1:-1] if layer.data_format == "channels_last" else shape[2:])
 
 
-@register_cost_rule(BaseConv, keras.layers.Conv1D)
+@register_builtin_rule(BaseConv, keras.layers.Conv1D)
 def conv(layer, call: LayerCall) -> LayerCost:
     """MACs = output elements x (input channels / groups) x kernel taps."""
     out = math.prod(call.output_shape)
@@ -37,21 +34,21 @@ def conv(layer, call: LayerCall) -> LayerCost:
     return weighted_cost(layer, macs, out, layer.use_bias)
 
 
-@register_cost_rule(BaseConvTranspose)
+@register_builtin_rule(BaseConvTranspose)
 def conv_transpose(layer, call: LayerCall) -> LayerCost:
     """MACs = input elements x output channels x kernel taps (each input scatters a kernel)."""
     macs = math.prod(call.input_shape) * layer.filters * math.prod(layer.kernel_size)
     return weighted_cost(layer, macs, math.prod(call.output_shape), layer.use_bias)
 
 
-@register_cost_rule(BaseDepthwiseConv)
+@register_builtin_rule(BaseDepthwiseConv)
 def depthwise_conv(layer, call: LayerCall) -> LayerCost:
     """MACs = output elements x kernel taps (one input channel per output channel)."""
     out = math.prod(call.output_shape)
     return weighted_cost(layer, out * math.prod(layer.kernel_size), out, layer.use_bias)
 
 
-@register_cost_rule(BaseSeparableConv)
+@register_builtin_rule(BaseSeparableConv)
 def separable_conv(layer, call: LayerCall) -> LayerCost:
     """Depthwise: out positions x in channels x multiplier x taps; pointwise: out elements x in x multiplier."""
     out = math.prod(call.output_shape)

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import math
 
-from keras.src.ops import core, nn
-from keras.src.ops import math as kmath
-from keras.src.ops import numpy as knp
-
-from ..registry import FREE, LayerCall, LayerCost, elementwise_cost, matmul_cost, register_cost_rule
-from .activations import FLOPS_PER_ELEMENT
+from ..keras_compat import OPS_CORE as core
+from ..keras_compat import OPS_MATH as kmath
+from ..keras_compat import OPS_NN as nn
+from ..keras_compat import OPS_NUMPY as knp
+from ..registry import (
+    FREE,
+    LayerCall,
+    LayerCost,
+    elementwise_cost,
+    matmul_cost,
+    register_builtin_rule,
+    register_cost_rule,
+)
+from .activations import activation_costs
 from .core import einsum_macs
 
 
@@ -92,21 +100,22 @@ def data_movement_op(op, call: LayerCall) -> LayerCost:
 
 @register_cost_rule(*_ACTIVATIONS)
 def activation_op(op, call: LayerCall) -> LayerCost:
-    """The activation's per-element count, as for the layer of the same name."""
+    """The activation's forward and backward per-element counts: the same table as the layer of the same name."""
     name = _ACTIVATIONS[type(op)]
     if name == "gelu" and getattr(op, "approximate", False):
         name = "gelu_approximate"
-    return elementwise_cost(round(FLOPS_PER_ELEMENT[name] * call.input_elements))
+    forward, backward = activation_costs(name, call.input_elements)
+    return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
 
 
-@register_cost_rule(knp.Matmul)
+@register_builtin_rule(getattr(knp, "Matmul", None))
 def matmul_op(op, call: LayerCall) -> LayerCost:
     """MACs = output elements x the contracted size (both operands are activations)."""
     contracted = call.input_shapes[0][-1]
     return matmul_cost(math.prod(call.output_shape) * contracted, weight_macs=0)
 
 
-@register_cost_rule(knp.Einsum)
+@register_builtin_rule(getattr(knp, "Einsum", None))
 def einsum_op(op, call: LayerCall) -> LayerCost:
     """MACs = the product of the sizes of all distinct indices."""
     return matmul_cost(einsum_macs(op.subscripts, *call.input_shapes), weight_macs=0)

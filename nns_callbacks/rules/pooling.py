@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import math
 
-from keras.src.layers.pooling.base_adaptive_pooling import BaseAdaptivePooling
-from keras.src.layers.pooling.base_global_pooling import BaseGlobalPooling
-from keras.src.layers.pooling.base_pooling import BasePooling
-
-from ..keras_compat import layer_classes
-from ..registry import LayerCall, LayerCost, register_cost_rule
+from ..keras_compat import BaseAdaptivePooling, BaseGlobalPooling, BasePooling, layer_classes
+from ..registry import LayerCall, LayerCost, register_builtin_rule
 
 
 def is_max(layer) -> bool:
@@ -25,7 +21,7 @@ def _cost(forward: int, backward: int) -> LayerCost:
     return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
 
 
-@register_cost_rule(BasePooling)
+@register_builtin_rule(BasePooling)
 def pooling(layer, call: LayerCall) -> LayerCost:
     """Max: (window - 1) compares per output element; average: window adds and a divide, minus one; backward window."""
     window = math.prod(layer.pool_size)
@@ -33,7 +29,7 @@ def pooling(layer, call: LayerCall) -> LayerCost:
     return _cost(per_output * call.output_elements, window * call.output_elements)
 
 
-@register_cost_rule(
+@register_builtin_rule(
     BaseGlobalPooling,
     *layer_classes(
         "GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D "
@@ -53,7 +49,7 @@ def adaptive_window_sum(size: int, out: int) -> int:
     return sum(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
 
 
-@register_cost_rule(
+@register_builtin_rule(
     BaseAdaptivePooling,
     *layer_classes(
         "AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D "

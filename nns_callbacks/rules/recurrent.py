@@ -34,9 +34,8 @@ from __future__ import annotations
 import math
 
 import keras
-from keras.src.layers.rnn.conv_lstm import ConvLSTMCell
 
-from ..keras_compat import layer_classes
+from ..keras_compat import ConvLSTMCell, layer_classes, present
 from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported
 from .activations import activation_costs
 from .conv import conv
@@ -191,7 +190,7 @@ def cell_step(cell, batch: int, step_shape: tuple[int, ...]) -> LayerCost:
     """One time step of ``cell`` for ``batch`` samples whose step input has ``step_shape``."""
     if isinstance(cell, keras.layers.StackedRNNCells):
         return stacked_step(cell, batch, step_shape)
-    if isinstance(cell, ConvLSTMCell):
+    if isinstance(cell, present(ConvLSTMCell)):
         return conv_lstm_step(cell, batch, step_shape)
     for cell_type, step in _CELL_STEPS:
         if isinstance(cell, cell_type):
@@ -215,7 +214,7 @@ def initial_state_grad(cell, batch: int, step_shape: tuple[int, ...]) -> int:
             total += initial_state_grad(inner, batch, step_shape)
             step_shape = (inner.units,) if hasattr(inner, "units") else step_shape
         return total
-    if isinstance(cell, ConvLSTMCell):
+    if isinstance(cell, present(ConvLSTMCell)):
         channels_last = cell.data_format == "channels_last"
         positions = batch * math.prod(_conv_output_spatial(cell, step_shape, channels_last))
         return 2 * positions * 4 * cell.filters * cell.filters * math.prod(cell.kernel_size)
@@ -251,7 +250,7 @@ def rnn(layer, call: LayerCall) -> LayerCost:
     return cost
 
 
-@register_cost_rule(keras.layers.SimpleRNNCell, keras.layers.LSTMCell, keras.layers.GRUCell, ConvLSTMCell)
+@register_cost_rule(keras.layers.SimpleRNNCell, keras.layers.LSTMCell, keras.layers.GRUCell, *present(ConvLSTMCell))
 def cell(layer, call: LayerCall) -> LayerCost:
     """A cell called on its own: one time step."""
     return cell_step(layer, call.input_shape[0], call.input_shape[1:])

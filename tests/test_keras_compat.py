@@ -1,0 +1,250 @@
+"""Contract tests: one per Keras internal that nns_callbacks relies on (nns_callbacks/keras_compat.py).
+
+A Keras release that moves one of them fails the test named after it.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nns_callbacks import keras_compat as compat
+
+L = keras.layers
+
+
+def functional():
+    inputs = keras.Input((4,), name="features")
+    return keras.Model(inputs, L.Dense(2, name="fc")(inputs))
+
+
+def test_functional_is_the_class_of_graph_models():
+    assert isinstance(functional(), compat.Functional)
+    assert not isinstance(keras.Sequential([L.Dense(2)]), compat.Functional)
+
+
+def test_a_built_sequential_runs_a_functional_graph():
+    model = keras.Sequential([keras.Input((4,)), L.Dense(2)])
+    assert isinstance(compat.graph_of(model), compat.Functional)
+    assert compat.graph_of(keras.Sequential([L.Dense(2)])) is None  # not built: no graph yet
+
+
+def test_run_graph_computes_every_node_with_the_given_function():
+    seen = []
+
+    def operation_fn(op):
+        seen.append(op.name)
+        return op
+
+    outputs = compat.run_graph(functional(), keras.KerasTensor((3, 4)), operation_fn)
+    assert seen == ["fc"] and tuple(outputs.shape) == (3, 2)
+
+
+def test_inputs_struct_keeps_dict_inputs_by_name():
+    a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
+    model = keras.Model({"a": a, "b": b}, L.Concatenate()([a, b]))
+    assert set(compat.inputs_struct(model)) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("layer", "base"),
+    [
+        (L.MaxPooling2D, "BasePooling"),
+        (L.GlobalAveragePooling1D, "BaseGlobalPooling"),
+        (L.Conv2D, "BaseConv"),
+        (L.Conv2DTranspose, "BaseConvTranspose"),
+        (L.DepthwiseConv2D, "BaseDepthwiseConv"),
+        (L.SeparableConv2D, "BaseSeparableConv"),
+    ],
+)
+def test_layer_families_share_their_base_class(layer, base):
+    assert issubclass(layer, getattr(compat, base))
+
+
+def test_adaptive_pooling_has_its_base_class_where_keras_has_the_layers():
+    if not hasattr(L, "AdaptiveMaxPooling2D"):
+        assert compat.BaseAdaptivePooling is None
+    else:
+        assert issubclass(L.AdaptiveMaxPooling2D, compat.BaseAdaptivePooling)
+
+
+def test_conv_lstm_cell_is_the_cell_of_conv_lstm():
+    assert isinstance(L.ConvLSTM2D(2, 3).cell, compat.ConvLSTMCell)
+
+
+@pytest.mark.parametrize(("application", "layer"), [("ConvNeXtTiny", "LayerScale")])
+def test_applications_define_their_own_layers(application, layer):
+    model = getattr(keras.applications, application)(weights=None, input_shape=(32, 32, 3))
+    assert any(isinstance(x, getattr(compat, layer)) for x in model.layers)
+    assert compat.CustomScaleLayer is not None  # InceptionResNetV2's, too slow to build here
+
+
+@pytest.mark.parametrize(
+    ("function", "module", "name"),
+    [
+        (lambda x: keras.ops.add(x, x), "OPS_NUMPY", "Add"),
+        (lambda x: keras.ops.einsum("ij,jk->ik", x, keras.ops.transpose(x)), "OPS_NUMPY", "Einsum"),
+        (lambda x: keras.ops.softmax(x), "OPS_NN", "Softmax"),
+        (lambda x: keras.ops.rsqrt(x), "OPS_MATH", "Rsqrt"),
+        (lambda x: keras.ops.cast(x, "float16"), "OPS_CORE", "Cast"),
+    ],
+)
+def test_keras_ops_on_symbolic_tensors_are_op_classes_of_these_modules(function, module, name):
+    output = function(keras.KerasTensor((3, 3)))
+    operation = output._keras_history.operation
+    assert type(operation) is getattr(getattr(compat, module), name)
+    assert compat.op_label(operation) == {"Add": "add", "Einsum": "einsum", "Softmax": "softmax",
+                                          "Rsqrt": "rsqrt", "Cast": "cast"}[name]
+
+
+def test_dot_product_attention_is_an_op_class():
+    q = keras.KerasTensor((2, 5, 4, 8))
+    output = keras.ops.dot_product_attention(q, q, q)
+    assert isinstance(output._keras_history.operation, compat.DotProductAttention)
+
+
+def test_symbolic_layer_calls_and_ops_go_through_the_hooked_methods():
+    seen = []
+
+    def call_hook(layer, *args, **kwargs):
+        seen.append("__call__")
+        return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
+
+    def layer_hook(layer, *args, **kwargs):
+        seen.append(type(layer).__name__)
+        return layer.compute_output_spec(*args, **kwargs)
+
+    def op_hook(op, *args, **kwargs):
+        seen.append(type(op).__name__)
+        return op.compute_output_spec(*args, **kwargs)
+
+    dense = L.Dense(2)
+    dense.build((None, 4))
+    compat.patch_layer_calls(call_hook, layer_hook, op_hook)
+    try:
+        x = keras.KerasTensor((3, 4))
+        dense(x) + x[:, :2]
+    finally:
+        compat.restore_layer_calls()
+    assert seen[:2] == ["__call__", "Dense"] and "Add" in seen
+    assert keras.layers.Layer.__call__ is compat.ORIGINAL_LAYER_CALL
+    assert keras.Operation.symbolic_call is compat.ORIGINAL_OP_SYMBOLIC_CALL
+
+
+def test_node_snapshot_removes_the_nodes_symbolic_calls_add():
+    model = functional()
+    layer = model.get_layer("fc")
+    snapshot = compat.NodeSnapshot()
+    snapshot.keep(layer)
+    layer(keras.KerasTensor((3, 4)))
+    assert len(layer._inbound_nodes) == 2
+    snapshot.restore()
+    assert len(layer._inbound_nodes) == 1 and layer.output is model.output
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.block = keras.Sequential([L.Dense(3), L.Dense(2)])
+
+    def call(self, x):
+        return self.block(x)
+
+
+class OwnBuild(Subclassed):
+    def build(self, input_shape):
+        self.block.build(input_shape)
+
+
+def test_default_build_is_marked_as_such():
+    assert not compat.has_own_build(Subclassed())
+    assert compat.has_own_build(OwnBuild())
+
+
+def test_subclassed_models_record_their_build_shapes():
+    model = Subclassed()
+    model(np.zeros((2, 5), "float32"))
+    assert list(compat.build_shapes(model).values()) == [(2, 5)]
+
+
+def test_sublayers_lists_every_nested_layer_once_in_order():
+    model = Subclassed()
+    model.build((None, 5))
+    assert [type(x).__name__ for x in compat.sublayers(model)] == ["Subclassed", "Sequential", "Dense", "Dense"]
+
+
+def test_input_tensors_know_the_input_layer_that_made_them():
+    assert compat.producer_name(keras.Input((3,), name="pixels")) == "pixels"
+
+
+def compiled(steps_per_execution=1):
+    model = functional()
+    model.compile("sgd", "mse", steps_per_execution=steps_per_execution)
+    return model
+
+
+class Probe(keras.callbacks.Callback):
+    """Records what the compat helpers see from inside a running fit."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches, self.adapters = [], []
+
+    def on_train_begin(self, logs=None):
+        self.adapters.append(compat.running_data_adapter())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches.append(batch)
+
+
+def test_batch_end_hooks_say_which_steps_are_done():
+    probe = Probe()
+    compiled(steps_per_execution=2).fit(np.ones((100, 4)), np.ones((100, 2)), batch_size=32, verbose=0,
+                                        callbacks=[probe])
+    assert [compat.steps_done(batch, 2) for batch in probe.batches] == [2, 4]  # 4 steps in 2 executions
+
+
+def test_the_running_fit_shows_its_data_adapter():
+    probe = Probe()
+    compiled().fit(np.ones((40, 4)), np.ones((40, 2)), batch_size=16, verbose=0, callbacks=[probe])
+    adapter = probe.adapters[0]
+    assert (adapter.batch_size, adapter.num_batches, adapter.partial_batch_size) == (16, 3, 8)
+    assert compat.running_data_adapter() is None  # outside any fit
+
+
+def batches():
+    for _ in range(3):
+        yield np.ones((16, 4), "float32"), np.ones((16, 2), "float32")
+
+
+class Batches(keras.utils.PyDataset):
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, index):
+        return np.ones((16, 4), "float32"), np.ones((16, 2), "float32")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        lambda: batches(),
+        lambda: Batches(),
+        lambda: tf.data.Dataset.from_tensor_slices((np.ones((48, 4)), np.ones((48, 2)))).batch(16).filter(
+            lambda x, y: True
+        ),
+    ],
+)
+def test_the_first_batch_size_of_generators_datasets_and_pipelines(data):
+    probe = Probe()
+    compiled().fit(data(), epochs=1, verbose=0, callbacks=[probe])
+    adapter = probe.adapters[0]
+    assert (compat.first_batch_size(adapter) or compat.dataset_batch_size(adapter)) == 16
+
+
+def test_the_loss_tracker_counts_the_samples_of_the_pass():
+    model = compiled()
+    model.fit(np.ones((40, 4)), np.ones((40, 2)), batch_size=16, verbose=0)
+    assert compat.samples_seen(model) == 40.0
+    model.evaluate(np.ones((7, 4)), np.ones((7, 2)), batch_size=4, verbose=0)
+    assert compat.samples_seen(model) == 7.0
