@@ -12,30 +12,32 @@ import numpy as np
 import pandas as pd
 
 from . import keras_compat as compat
-from . import rules  # noqa: F401  (registers the built-in rules)
+from . import rules as _builtin_rules  # noqa: F401  (registers the built-in rules)
 from .cost import ModelCost
 from .keras_compat import type_name
 from .optimizers import optimizer_cost, resolve_optimizer
-from .registry import FREE, LayerCost, collecting_unsupported, fitting_rule
+from .registry import FREE, LayerCost, collecting_unsupported, fitting_rule, overriding_rules
 from .walk import LeafCall, ModelWalk
 
 _warned_unsupported: set[str] = set()
 
 
-def estimate(model, batch_size: int = 1, input_shape=None, optimizer=None) -> ModelCost:
+def estimate(model, batch_size: int = 1, input_shape=None, optimizer=None, rules=None) -> ModelCost:
     """Estimate parameters, MACs, FLOPs and memory of one training step of ``model``.
 
     ``batch_size`` samples per step; ``input_shape`` (without the batch axis; a list
     or dict for several inputs) is needed when the model is not built or has
     dimensions of unknown size; ``optimizer`` (instance or name) defaults to the
-    compiled one.  All figures are for the whole batch: see ``ModelCost``.
+    compiled one; ``rules`` (``{layer class: rule}``) replace or add cost rules for
+    this call only.  All figures are for the whole batch: see ``ModelCost``.
     """
     _check_batch_size(batch_size)
-    specs = input_specs(model, batch_size, input_shape)
-    walk = ModelWalk()
-    walk.run(model, specs)
-    optimizer = resolve_optimizer(model, optimizer)
-    return _model_cost(model, batch_size, walk, optimizer)
+    with overriding_rules(rules):
+        specs = input_specs(model, batch_size, input_shape)
+        walk = ModelWalk()
+        walk.run(model, specs)
+        optimizer = resolve_optimizer(model, optimizer)
+        return _model_cost(model, batch_size, walk, optimizer)
 
 
 def _check_batch_size(batch_size) -> None:

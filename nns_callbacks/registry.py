@@ -219,11 +219,33 @@ def register_builtin_rule(*layer_types):
     return register_cost_rule(*present)
 
 
+_OVERRIDES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("nns_rule_overrides", default=None)
+
+
+@contextlib.contextmanager
+def overriding_rules(rules: dict | None):
+    """Use ``rules`` (``{layer or op class: rule}``) before the registry's in this block; the registry is untouched."""
+    rules = dict(rules or {})
+    for layer_type, rule in rules.items():
+        if not isinstance(layer_type, type) or not callable(rule):
+            raise ValueError(f"rules must map classes to callables rule(layer, call), got {layer_type!r}: {rule!r}")  # noqa: TRY004
+    token = _OVERRIDES.set({**(_OVERRIDES.get() or {}), **rules})
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
+
+
+def _rule_of(cls) -> Rule | None:
+    overrides = _OVERRIDES.get()
+    return (overrides and overrides.get(cls)) or _RULES.get(cls)
+
+
 def rule_for(layer) -> Rule | None:
     """The rule registered for ``type(layer)`` or its nearest ancestor, else ``None``."""
     _load_builtin_rules()
     for cls in type(layer).__mro__:
-        rule = _RULES.get(cls)
+        rule = _rule_of(cls)
         if rule is not None:
             return rule
     return None
@@ -240,15 +262,9 @@ def fitting_rule(layer) -> Rule | None:
     """
     _load_builtin_rules()
     for cls in type(layer).__mro__:
-        rule = _RULES.get(cls)
+        rule = _rule_of(cls)
         if rule is not None:
             return rule
         if "call" in vars(cls) and is_layer_class(cls):
             return None
     return None
-
-
-def registered_types() -> list[type]:
-    """All layer types that have a rule of their own."""
-    _load_builtin_rules()
-    return list(_RULES)

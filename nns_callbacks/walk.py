@@ -21,7 +21,6 @@ import collections
 import contextlib
 import dataclasses
 import json
-import math
 import threading
 
 import keras
@@ -395,14 +394,6 @@ def _layer_output_spec(layer, *args, **kwargs):
 def _op_output_spec(op, *args, **kwargs):
     """An op's symbolic outputs, without adding a node to any graph."""
     return op.compute_output_spec(*args, **kwargs)
-
-
-def output_elements(leaf: LeafCall) -> int:
-    """Elements of a leaf's outputs; 0 when a size is unknown."""
-    shapes = leaf.call.output_shapes
-    if any(None in s for s in shapes):
-        return 0
-    return sum(math.prod(s) for s in shapes)
 
 
 _ACTIVE = threading.local()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nns_callbacks import ModelCost, estimate, register_cost_rule
+from nns_callbacks import LayerCost, ModelCost, estimate, register_cost_rule
 from nns_callbacks.cost import PER_SAMPLE_FIELDS, TOTAL_FIELDS, format_bytes, format_count
 
 estimate_module = importlib.import_module("nns_callbacks.estimation")
@@ -669,3 +669,56 @@ def test_walk_leaves_the_model_graph_as_it_was():
     assert [model.get_layer(f"block_{i}").output for i in range(2)] == outputs
     with pytest.raises(AttributeError, match="never been called"):
         _ = model.get_layer("block_0").proj.output  # the walk's symbolic calls of it left no node behind
+
+
+# Rules for one call
+
+
+def test_rules_for_one_call_replace_the_registry_only_there():
+    x = keras.Input((4,))
+    model = keras.Model(x, keras.layers.Dense(3, name="fc")(x))
+
+    def flat(layer, call):
+        """Every Dense costs 1000 multiply-adds."""
+        return LayerCost(macs=1000)
+
+    assert estimate(model, rules={keras.layers.Dense: flat}).forward_macs == 1000
+    assert estimate(model).forward_macs == 4 * 3  # the registry is untouched
+    with pytest.raises(ValueError, match="rules must map classes"):
+        estimate(model, rules={"Dense": flat})
+
+
+@keras.saving.register_keras_serializable("nns_tests")
+class MinimalCell(keras.layers.Layer):
+    """A custom recurrent cell: h = tanh(x W + h U)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = self.state_size = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units))
+        self.u = self.add_weight(shape=(self.units, self.units))
+
+    def call(self, x, states):
+        h = keras.ops.tanh(x @ self.w + states[0] @ self.u)
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def minimal_cell_step(cell, call):
+    """One step: (features + units) x units multiply-adds per sample."""
+    batch, features = call.input_shape
+    return LayerCost(macs=batch * (features + cell.units) * cell.units)
+
+
+@pytest.mark.parametrize("wrap", [lambda rnn: rnn, lambda rnn: keras.layers.Bidirectional(rnn, name="rnn")])
+def test_a_rule_for_a_custom_cell_costs_every_step_of_its_rnn(wrap):
+    x = keras.Input((7, 3))
+    model = keras.Model(x, wrap(keras.layers.RNN(MinimalCell(5), name="rnn"))(x))
+    cost = estimate(model, batch_size=2, rules={MinimalCell: minimal_cell_step})
+    directions = 2 if isinstance(model.get_layer("rnn"), keras.layers.Bidirectional) else 1
+    assert cost.unsupported == {}
+    assert cost.forward_macs == directions * 7 * 2 * (3 + 5) * 5  # steps x batch x (features + units) x units

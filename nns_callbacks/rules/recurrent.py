@@ -36,7 +36,7 @@ import math
 import keras
 
 from ..keras_compat import ConvLSTMCell, layer_classes, present
-from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported
+from ..registry import LayerCall, LayerCost, fitting_rule, register_cost_rule, report_unsupported
 from .activations import activation_costs
 from .conv import conv
 
@@ -195,6 +195,11 @@ def cell_step(cell, batch: int, step_shape: tuple[int, ...]) -> LayerCost:
     for cell_type, step in _CELL_STEPS:
         if isinstance(cell, cell_type):
             return step(cell, batch, step_shape[-1])
+    rule = fitting_rule(cell)  # a rule registered for a custom cell costs one step of it
+    if rule is not None:
+        units = getattr(cell, "units", None) or getattr(cell, "state_size", step_shape[-1])
+        spec = keras.KerasTensor((batch, *step_shape))
+        return rule(cell, LayerCall(cell, (spec,), {}, [(batch, int(units))], [(batch, *step_shape)]))
     report_unsupported(type(cell).__name__)
     return LayerCost()
 

@@ -7,7 +7,7 @@ import math
 import keras
 
 from ..keras_compat import layer_classes
-from ..registry import LayerCall, LayerCost, register_cost_rule, report_unsupported, rule_for
+from ..registry import LayerCall, LayerCost, fitting_rule, register_cost_rule, report_unsupported, rule_for
 from .recurrent import rnn
 
 
@@ -39,11 +39,16 @@ _MERGE_FLOPS = {"concat": (0, 0), "sum": (1, 0), "mul": (1, 2), "ave": (2, 1), N
 """(forward, backward) FLOPs per output element of merging the two directions."""
 
 
+def _direction_cost(inner, call: LayerCall) -> LayerCost:
+    """One direction: the rule registered for its layer (a user's for a custom RNN), else the RNN rule."""
+    rule = fitting_rule(inner) or rnn
+    return rule(inner, LayerCall(inner, call.args, call.kwargs, call.output_shapes, call.input_shapes))
+
+
 @register_cost_rule(keras.layers.Bidirectional)
 def bidirectional(layer, call: LayerCall) -> LayerCost:
     """Forward and backward RNN, then the merge: concat 0, sum/mul 1, ave 2 FLOPs per element (backward 0, 2, 1)."""
-    forward = rnn(layer.forward_layer, call)
-    backward = rnn(layer.backward_layer, call)
+    forward, backward = (_direction_cost(inner, call) for inner in (layer.forward_layer, layer.backward_layer))
     per_element = _MERGE_FLOPS.get(layer.merge_mode, (0, 0))
     out = math.prod(call.output_shape)
     merge = LayerCost(
