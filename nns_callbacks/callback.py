@@ -273,6 +273,13 @@ class NNSCallback(keras.callbacks.Callback):
     def _begin_training(self):
         self._load_axes()
         plan = _batch_plan(self.batch_size, self.model)
+        if plan is None and compat.running_data_adapter() is None:
+            warnings.warn(
+                "nns_callbacks: could not find the data of the running fit (a custom training loop?): samples "
+                "per step are taken from Keras's sample count at each epoch end, and windows get none. Pass "
+                "NNSCallback(batch_size=<global batch size>).",
+                stacklevel=4,
+            )
         self._plans["train"] = plan
         self._steps_per_epoch = self.params.get("steps") if self.params else None
         self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)

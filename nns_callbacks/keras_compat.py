@@ -189,9 +189,7 @@ def layer_classes(names: str) -> tuple[type, ...]:
     return tuple(getattr(keras.layers, name) for name in names.split() if hasattr(keras.layers, name))
 
 
-def _version() -> tuple[int, int]:
-    major, minor = keras.version().split(".")[:2]
-    return int(major), int(minor)
+_HOOKS_GET_LAST_STEP = tuple(int(part) for part in keras.version().split(".")[:2]) >= (3, 11)
 
 
 def steps_done(batch: int, steps_per_execution: int) -> int:
@@ -200,9 +198,7 @@ def steps_done(batch: int, steps_per_execution: int) -> int:
     Keras 3.11 and later pass the last step of the execution that just ran,
     earlier releases its first (so a hook after steps 3 and 4 said 2).
     """
-    if _version() >= (3, 11):
-        return batch + 1
-    return batch + steps_per_execution
+    return batch + 1 if _HOOKS_GET_LAST_STEP else batch + steps_per_execution
 
 
 def running_loop_local(name: str, wanted):

@@ -175,3 +175,11 @@ def test_cost_panels_wait_until_the_data_tells_the_batch_size(tmp_path):
     # nothing tells the batch size before the first epoch ends; the loss tracker's count does then
     assert read_events(tmp_path)[("train", "cost/batch_size")] == [(0, float(BATCH))]
     assert history.history["samples_per_sec"] == pytest.approx([BATCH * 8 / 8] * 2)
+
+
+def test_a_custom_loop_without_batch_size_is_told_what_was_not_found():
+    callback = NNSCallback(log_dir=None, update_freq=2, peak_flops=1000.0, clock=TickClock())
+    callback.set_model(dense_model())
+    callback.set_params({"epochs": 1, "steps": 4, "verbose": 0})
+    with pytest.warns(UserWarning, match="could not find the data of the running fit"):
+        callback.on_train_begin()

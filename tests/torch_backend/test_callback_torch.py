@@ -6,33 +6,15 @@ import pathlib
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
 from nns_callbacks import NNSCallback, estimate
 from tests import hub_models
 from tests.events import read_events
+from tests.test_callback import TickClock, dense_model
 
 HERE = pathlib.Path(__file__).parent
-
-
-class TickClock:
-    """A clock that moves on by one second at every reading."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        self.now += 1.0
-        return self.now
-
-
-def dense_model():
-    inputs = keras.Input((8,))
-    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
-    model.compile("sgd", "mse")
-    return model
 
 
 def test_fit_under_torch_writes_panels_and_exact_rates(tmp_path):
