@@ -3,8 +3,8 @@
 What it shows:
 - where a transformer's cost goes: the attention projections and the feed-forward network
   grow with the width, the attention scores with the square of the sequence length;
-- ``register_cost_rule`` for a layer of your own: ``PositionEmbedding`` has no built-in
-  rule, so without one it would be counted as 0 and listed in ``ModelCost.unsupported``;
+- a layer of your own needs no rule when it is written with Keras ops: ``PositionEmbedding``'s
+  ``call`` is traced and its addition counted as the row ``position_embedding/add``;
 - samples/s, FLOP/s and MFU while it trains, and the cost panels in TensorBoard.
 
 Each sequence holds random tokens; the label says whether token 1 occurs more often than
@@ -20,7 +20,7 @@ import keras
 from quickstart import print_throughput
 from sequence_rnn import VOCABULARY, synthetic_sequences
 
-from nns_callbacks import LayerCost, NNSCallback, register_cost_rule
+from nns_callbacks import NNSCallback
 
 
 class PositionEmbedding(keras.layers.Layer):
@@ -31,13 +31,6 @@ class PositionEmbedding(keras.layers.Layer):
 
     def call(self, x):
         return x + self.positions
-
-
-@register_cost_rule(PositionEmbedding, replace=True)
-def position_embedding_cost(layer, call) -> LayerCost:
-    """One addition per element forward; its gradient passes through and sums over the batch."""
-    elements = call.output_elements
-    return LayerCost(elementwise_flops=elements, weight_grad_flops=elements, saved_elements=0)
 
 
 def encoder_block(x, heads: int, width: int, ffn_width: int):

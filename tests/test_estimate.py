@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nns_callbacks import LayerCost, ModelCost, estimate, register_cost_rule
+from nns_callbacks import LayerCost, ModelCost, estimate
 from nns_callbacks.cost import PER_SAMPLE_FIELDS, TOTAL_FIELDS, format_bytes, format_count
 
 estimate_module = importlib.import_module("nns_callbacks.estimation")
@@ -437,7 +437,6 @@ class Broken(keras.layers.Layer):
         return x
 
 
-@register_cost_rule(Broken)
 def _broken_rule(layer, call):
     raise RuntimeError("boom")
 
@@ -447,7 +446,7 @@ def test_failing_rule_warns_and_counts_zero(fresh_warnings):
     model = keras.Model(x, Broken(name="broken")(x))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cost = estimate(model)
+        cost = estimate(model, rules={Broken: _broken_rule})
     assert any("_broken_rule failed on broken" in str(w.message) for w in caught)
     assert all(w.filename == __file__ for w in caught)
     assert not rows(cost)["broken"]["counted"]
