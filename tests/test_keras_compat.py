@@ -248,3 +248,19 @@ def test_the_loss_tracker_counts_the_samples_of_the_pass():
     assert compat.samples_seen(model) == 40.0
     model.evaluate(np.ones((7, 4)), np.ones((7, 2)), batch_size=4, verbose=0)
     assert compat.samples_seen(model) == 7.0
+
+
+def test_keras_activations_relu_runs_its_own_op_class():
+    output = keras.activations.relu(keras.KerasTensor((3, 3)), max_value=6.0)
+    assert isinstance(output._keras_history.operation, compat.ReLUOp)
+
+
+class ListProbe(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.found = compat.running_loop_local("callbacks", lambda x: isinstance(x, keras.callbacks.CallbackList))
+
+
+def test_the_running_fit_shows_its_callback_list():
+    probe, other = ListProbe(), keras.callbacks.History()
+    compiled().fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0, callbacks=[probe, other])
+    assert probe in probe.found.callbacks and other in probe.found.callbacks
