@@ -19,8 +19,12 @@ _EXPORTS = {
     "LayerCall": "registry",
     "LayerCost": "registry",
     "register_cost_rule": "registry",
+    "max_batch_size": "memory",
 }
-__all__ = ["CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "estimate", "register_cost_rule"]
+__all__ = [
+    "CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "estimate", "max_batch_size",
+    "register_cost_rule",
+]
 
 
 def __getattr__(name):

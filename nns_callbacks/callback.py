@@ -21,8 +21,9 @@ import warnings
 
 import keras
 
-from . import hardware, panels
+from . import hardware, memory, panels
 from . import keras_compat as compat
+from .cost import format_bytes
 from .estimation import estimate
 from .summary_writer import NO_STEPS, SummaryWriters, check_writable, last_steps
 from .throughput import BatchPlan, PassMeter, Rates, Work, empty_logs, pass_rates, window_rates
@@ -295,8 +296,25 @@ class NNSCallback(keras.callbacks.Callback):
         self._step_base = max(self._step_base, need - start)
         self._fit_start = start + self._step_base
         self._keras_tb = _keras_tensorboard(self, self.log_dir)
+        self._warn_if_too_big()
         if plan is not None:
             self._write_cost_panels()
+
+    def _warn_if_too_big(self):
+        """Warn before the first step when the estimate exceeds the device's memory, naming a batch that fits."""
+        if self.cost is None:
+            return
+        capacity = memory.device_memory(keras.backend.backend())
+        if capacity is None or self.cost.training_bytes <= capacity:
+            return
+        fits = _safe(lambda: memory.max_batch_size(self.model, capacity, input_shape=self.input_shape))
+        advice = f"batch {fits} fits" if fits else "not even one sample fits"
+        warnings.warn(
+            f"nns_callbacks: the estimated training memory, {format_bytes(self.cost.training_bytes)} for batch "
+            f"{self.cost.batch_size}, exceeds the device's {format_bytes(capacity)}: {advice} by the estimate "
+            "(which is analytic: see ModelCost's memory figures)",
+            stacklevel=4,
+        )
 
     def _begin_epoch(self, epoch):
         if self._first_epoch_of_fit:  # a new fit that counts epochs from 0 again continues the epoch axis
@@ -413,7 +431,18 @@ class NNSCallback(keras.callbacks.Callback):
             self._write_logs("train", "epoch_", values, step)
             val = {k[len("val_"):]: v for k, v in self._val_logs.items()}
             self._write_logs("validation", "epoch_", val, step)
+        self._write_peak_memory(step)
         self._flush()
+
+    def _write_peak_memory(self, epoch_step: int):
+        """The device's peak bytes in use so far, and its ratio to the estimate, where the backend can tell."""
+        peak = memory.peak_bytes_in_use(keras.backend.backend())
+        if peak is None:
+            return
+        values = {"peak_memory_bytes": float(peak)}
+        if self.cost is not None and self.cost.training_bytes:
+            values["peak_memory_over_estimate"] = peak / self.cost.training_bytes
+        self._write_logs("train", "epoch_", values, epoch_step)
 
     def _warn_if_samples_unknown(self, rates: Rates | None) -> None:
         if rates is not None and rates.samples is None and not self._warned_samples:

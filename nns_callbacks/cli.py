@@ -58,6 +58,8 @@ def _parse(argv) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.list and args.model is None:
         parser.error("the following arguments are required: MODEL")
+    if args.fit_memory is not None and args.format == "csv":
+        parser.error("--fit-memory works with --format table, markdown or json")
     return args
 
 
@@ -96,8 +98,22 @@ def _parser() -> argparse.ArgumentParser:
         "--max-rows", type=_non_negative_int, default=DEFAULT_MAX_ROWS, metavar="N",
         help=f"layer rows shown by table and markdown (default {DEFAULT_MAX_ROWS}; 0 shows all)",
     )
+    parser.add_argument(
+        "--fit-memory", type=_memory_size, metavar="SIZE",
+        help="also print the largest batch whose estimated training memory fits SIZE, e.g. 80GiB or 16GB "
+        "(table, markdown and json)",
+    )
     parser.add_argument("--list", action="store_true", help="list the keras.applications names and exit")
     return parser
+
+
+def _memory_size(text: str) -> int:
+    from .memory import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -168,7 +184,26 @@ def _report(args) -> str:
         _check_optimizer(keras, args.optimizer)
         model, shape_for_estimate, label = _model(keras, args)
         cost = _estimate(estimate, model, args, shape_for_estimate)
-    return render(cost, args.format, args.max_rows or None, label)
+        fits = _max_batch(model, args, shape_for_estimate) if args.fit_memory is not None else None
+    text = render(cost, args.format, args.max_rows or None, label)
+    return text if fits is None else _with_max_batch(text, args, fits)
+
+
+def _max_batch(model, args, input_shape) -> int:
+    from .memory import max_batch_size
+
+    return max_batch_size(model, args.fit_memory, optimizer=args.optimizer, input_shape=input_shape)
+
+
+def _with_max_batch(text: str, args, fits: int) -> str:
+    """The report with the largest batch that fits ``--fit-memory``: a JSON field or a closing line."""
+    if args.format == "json":
+        report = json.loads(text)
+        report["fit_memory_bytes"], report["max_batch_size"] = args.fit_memory, fits
+        return json.dumps(report, indent=2)
+    from .cost import format_bytes
+
+    return f"{text}\nLargest batch whose estimated training memory fits {format_bytes(args.fit_memory)}: {fits}"
 
 
 def _frameworks():

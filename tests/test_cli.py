@@ -214,3 +214,22 @@ def test_command_line_bad_name_is_one_line_without_traceback():
     assert len(ours) == 1, done.stderr
     assert ours[0].startswith(f"{PREFIX}'resnet5O' is neither a keras.applications model")
     assert "did you mean ResNet50" in ours[0]
+
+
+@pytest.mark.parametrize("output_format", ["table", "json"])
+def test_fit_memory_names_the_largest_batch_that_fits(capsys, output_format):
+    size = 256 * 2**20
+    status, out, _ = run_cli(capsys, "MobileNetV2", "--input-shape", "96,96,3", "--optimizer", "adam",
+                             "--fit-memory", "256MiB", "--format", output_format)
+    assert status == 0
+    fits = json.loads(out)["max_batch_size"] if output_format == "json" else int(out.strip().rsplit(" ", 1)[-1])
+    assert fits > 0
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))
+    needed = [estimate(model, batch_size=b, optimizer="adam").training_bytes for b in (fits, fits + 1)]
+    assert needed[0] <= size < needed[1]
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--fit-memory", "lots"], "80GiB"), (["--fit-memory", "1GB", "--format", "csv"], "table, markdown or json")])
+def test_fit_memory_mistakes_are_one_line(capsys, args, message):
+    status, _, err = run_cli(capsys, "MobileNetV2", *args)
+    assert status != 0 and message in err and len(err.strip().splitlines()) <= 3
