@@ -121,6 +121,9 @@ class NNSCallback(keras.callbacks.Callback):
         input_shape: per-sample input shape, for models with dimensions of unknown size.
         print_summary: print the per-layer cost table when training starts.
         top_layers: layers shown in the chart.
+        compiled_memory: on the JAX backend, also compile the training step once at the start to
+            get XLA's memory figure (``ModelCost.compiled_training_bytes``), which the memory
+            warning then uses.
         clock: a function returning seconds, for tests.
 
     Logs gain ``samples_per_sec``, ``steps_per_sec``, ``tflops_per_sec`` (training FLOPs:
@@ -141,6 +144,7 @@ class NNSCallback(keras.callbacks.Callback):
         input_shape=None,
         print_summary: bool = False,
         top_layers: int = 12,
+        compiled_memory: bool = False,
         clock=time.perf_counter,
     ):
         super().__init__()
@@ -159,6 +163,7 @@ class NNSCallback(keras.callbacks.Callback):
         self.input_shape = input_shape
         self.print_summary = print_summary
         self.top_layers = top_layers
+        self.compiled_memory = bool(compiled_memory)
         self._clock = clock
         self._writers = SummaryWriters(self.log_dir) if self.log_dir else None
         self.cost = None
@@ -233,7 +238,9 @@ class NNSCallback(keras.callbacks.Callback):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
-                return estimate(self.model, batch_size=batch, input_shape=self.input_shape)
+                return estimate(
+                    self.model, batch_size=batch, input_shape=self.input_shape, compiled_memory=self.compiled_memory
+                )
         except Exception as error:  # noqa: BLE001  (estimation trouble is a warning during fit)
             warnings.warn(
                 f"nns_callbacks: could not estimate the model's cost ({error}); samples/s are still "
@@ -305,14 +312,16 @@ class NNSCallback(keras.callbacks.Callback):
         if self.cost is None:
             return
         capacity = memory.device_memory(keras.backend.backend())
-        if capacity is None or self.cost.training_bytes <= capacity:
+        needed = self.cost.compiled_training_bytes or self.cost.training_bytes
+        if capacity is None or needed <= capacity:
             return
         fits = _safe(lambda: memory.max_batch_size(self.model, capacity, input_shape=self.input_shape))
         advice = f"batch {fits} fits" if fits else "not even one sample fits"
+        which = "compiled" if self.cost.compiled_training_bytes else "estimated"
         warnings.warn(
-            f"nns_callbacks: the estimated training memory, {format_bytes(self.cost.training_bytes)} for batch "
-            f"{self.cost.batch_size}, exceeds the device's {format_bytes(capacity)}: {advice} by the estimate "
-            "(which is analytic: see ModelCost's memory figures)",
+            f"nns_callbacks: the {which} training memory, {format_bytes(needed)} for batch "
+            f"{self.cost.batch_size}, exceeds the device's {format_bytes(capacity)}: {advice} by the analytic "
+            "estimate (ModelCost's memory figures)",
             stacklevel=4,
         )
 

@@ -66,6 +66,8 @@ class ModelCost:
     activation_bytes: int
     layers: pd.DataFrame
     unsupported: dict[str, int]
+    compiled_training_bytes: int | None = None
+    """XLA's memory analysis of the jitted training step (JAX backend, ``estimate(compiled_memory=True)``)."""
 
     @property
     def training_bytes(self) -> int:
@@ -106,6 +108,8 @@ class ModelCost:
         }
         result.update({name: int(getattr(self, name)) for name in TOTAL_FIELDS})
         result.update(self.per_sample())
+        if self.compiled_training_bytes is not None:
+            result["compiled_training_bytes"] = int(self.compiled_training_bytes)
         result["unsupported"] = dict(self.unsupported)
         result["conventions"] = CONVENTIONS
         result["layers"] = json.loads(self.layers.to_json(orient="records"))

@@ -22,14 +22,18 @@ from .walk import LeafCall, ModelWalk
 _warned_unsupported: set[str] = set()
 
 
-def estimate(model, batch_size: int = 1, input_shape=None, optimizer=None, rules=None) -> ModelCost:
+def estimate(
+    model, batch_size: int = 1, input_shape=None, optimizer=None, rules=None, compiled_memory: bool = False
+) -> ModelCost:
     """Estimate parameters, MACs, FLOPs and memory of one training step of ``model``.
 
     ``batch_size`` samples per step; ``input_shape`` (without the batch axis; a list
     or dict for several inputs) is needed when the model is not built or has
     dimensions of unknown size; ``optimizer`` (instance or name) defaults to the
     compiled one; ``rules`` (``{layer class: rule}``) replace or add cost rules for
-    this call only.  All figures are for the whole batch: see ``ModelCost``.
+    this call only; ``compiled_memory`` adds XLA's memory analysis of the jitted
+    training step on the JAX backend (it compiles the step: seconds for a large model).
+    All figures are for the whole batch: see ``ModelCost``.
     """
     _check_batch_size(batch_size)
     with overriding_rules(rules):
@@ -37,7 +41,12 @@ def estimate(model, batch_size: int = 1, input_shape=None, optimizer=None, rules
         walk = ModelWalk()
         walk.run(model, specs)
         optimizer = resolve_optimizer(model, optimizer)
-        return _model_cost(model, batch_size, walk, optimizer)
+        cost = _model_cost(model, batch_size, walk, optimizer)
+    if compiled_memory:
+        from .memory import compiled_training_bytes
+
+        cost.compiled_training_bytes = compiled_training_bytes(model, batch_size, optimizer, input_shape)
+    return cost
 
 
 def _check_batch_size(batch_size) -> None:

@@ -50,7 +50,7 @@ def test_training_warns_before_the_first_step_when_the_estimate_does_not_fit(mon
     monkeypatch.setattr(memory, "device_memory", lambda backend: budget)
     callback = NNSCallback(log_dir=None, peak_flops=1e12, clock=TickClock())
     x, y = np.ones((64, 64), "float32"), np.ones((64, 10), "float32")
-    with pytest.warns(UserWarning, match=r"exceeds the device's .*: batch 8 fits"):
+    with pytest.warns(UserWarning, match=r"estimated training memory.*exceeds the device.s .*: batch 8 fits"):
         model.fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
 
 
@@ -72,3 +72,8 @@ def test_measured_peak_memory_is_written_every_epoch_with_its_ratio_to_the_estim
 def test_a_cpu_reports_no_device_memory_and_no_peak():
     assert memory.device_memory(keras.backend.backend()) is None
     assert memory.peak_bytes_in_use(keras.backend.backend()) is None
+
+
+def test_the_compiled_figure_needs_the_jax_backend():
+    cost = estimate(mlp(), batch_size=4, compiled_memory=True)
+    assert cost.compiled_training_bytes is None and "compiled_training_bytes" not in cost.to_dict()

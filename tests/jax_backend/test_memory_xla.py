@@ -140,3 +140,14 @@ def test_xla_arguments_hold_at_least_our_weights_and_optimizer_state(figures, na
 def test_totals_within_a_factor_of_three(figures, name):
     cost, xla = figures[name]
     assert cost.training_bytes / 3 <= xla_total(xla) <= 3 * cost.training_bytes
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "transformer_block"])
+def test_compiled_figure_is_xla_memory_analysis_of_the_training_step(name):
+    """compiled_training_bytes against the step above: the same but for its targets argument."""
+    model = MODELS[name]()
+    cost = estimate(model, batch_size=BATCH, optimizer="adam", compiled_memory=True)
+    reference = xla_total(xla_memory(model, keras.optimizers.Adam(), BATCH))
+    targets = BATCH * int(np.prod(model.output_shape[1:])) * 4  # float32 y, which the step above also takes
+    assert cost.compiled_training_bytes == reference - targets
+    assert "compiled_training_bytes" in cost.to_dict()
