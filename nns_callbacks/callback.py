@@ -172,7 +172,6 @@ class NNSCallback(keras.callbacks.Callback):
         self._chief = True
         self._keras_tb = None
         self._last = None  # the last step written for each kind of tag (summary_writer.last_steps)
-        self._peak = None
         self._fit_start = 0
         self._step_base = 0  # step axis = optimizer.iterations + this
         self._epoch_shift = 0
@@ -250,6 +249,7 @@ class NNSCallback(keras.callbacks.Callback):
             return None
 
     def _resolve_peak(self):
+        """Whether this process writes, and the peak FLOP/s (once per callback: measuring takes a second)."""
         self._chief = _is_chief(self.model)
         if not self._peak_resolved:
             self._peak_resolved = True
@@ -257,6 +257,10 @@ class NNSCallback(keras.callbacks.Callback):
             self.peak = hardware.resolve_peak(
                 self.peak_flops, keras.backend.backend(), compute_dtype, replicas=_replicas(self.model)
             )
+
+    @property
+    def _peak(self) -> float | None:
+        """The peak FLOP/s that MFU divides by, over every replica; ``None``: unknown."""
         return self.peak.flops_per_sec if self.peak else None
 
     def _ensure_cost(self, plan: BatchPlan | None) -> None:
@@ -292,7 +296,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._steps_per_epoch = self.params.get("steps") if self.params else None
         self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
         self._ensure_cost(plan)
-        self._peak = self._resolve_peak()
+        self._resolve_peak()
         self._in_fit = True
         self._first_epoch_of_fit = True
         start = self._iterations()
@@ -372,7 +376,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._plans["test"] = _batch_plan(self.batch_size if not self._in_fit else None, self.model)
         if self._forward_work is None:
             self._ensure_cost(self._plans["test"])
-            self._peak = self._resolve_peak()
+            self._resolve_peak()
         self._test.begin()
 
     def _test_batch_end(self, batch):
@@ -402,7 +406,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._plans["predict"] = _batch_plan(self.batch_size, self.model)
         if self._forward_work is None:
             self._ensure_cost(self._plans["predict"])
-            self._peak = self._resolve_peak()
+            self._resolve_peak()
         self._predict.begin()
         self._predict_samples = 0
 
