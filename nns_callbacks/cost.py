@@ -21,8 +21,9 @@ CONVENTIONS = (
     "per-element count, a transcendental counted as 1. Convolution MACs include taps on zero "
     "padding. backward_flops = input gradients (skipped where nothing upstream needs one) + "
     "weight gradients (skipped for frozen layers): 2 x MACs each for products with a weight. "
-    "training_flops = forward + backward + optimizer update. Activation memory: what layers "
-    "taking part in the backward pass keep for it, in their compute dtype."
+    "training_flops = forward + backward + optimizer update. Activation memory: the tensors the "
+    "calls taking part in the backward pass keep for it (products their inputs, normalisations "
+    "their inputs, activations their outputs, adds nothing), each counted once, in the compute dtype."
 )
 
 TOTAL_FIELDS = (

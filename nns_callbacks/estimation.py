@@ -242,16 +242,25 @@ def _backward(leaf: LeafCall, cost: LayerCost) -> int:
     return flops
 
 
-def _saved_bytes(leaf: LeafCall, cost: LayerCost) -> int:
+_KEPT = {"outputs": ("outputs",), "inputs": ("inputs",), "inputs+outputs": ("inputs", "outputs"), "nothing": ()}
+
+
+def _saved_bytes(leaf: LeafCall, cost: LayerCost, kept: set) -> int:
+    """Bytes the call keeps for the backward pass that no earlier call keeps already (``kept``: their keys)."""
     if not (leaf.trains or leaf.needs_input_grad):
         return 0
-    if cost.saved_elements is None and any(None in shape for shape in leaf.call.output_shapes):
-        return 0  # an output size Keras can't tell: nothing to count
-    saved = leaf.call.output_elements if cost.saved_elements is None else cost.saved_elements
     dtype = getattr(leaf.layer, "compute_dtype", None)
-    if dtype is None and leaf.call.output_dtypes:
-        dtype = leaf.call.output_dtypes[0]
-    return saved * _itemsize(dtype or keras.config.floatx())
+    if cost.saved_elements is not None:
+        dtype = dtype or (leaf.call.output_dtypes[0] if leaf.call.output_dtypes else None)
+        return cost.saved_elements * _itemsize(dtype or keras.config.floatx())
+    total = cost.buffers * _itemsize(dtype or keras.config.floatx())
+    for side in _KEPT[cost.keeps]:
+        for key, elements, tensor_dtype in getattr(leaf, side):
+            if elements is None or key in kept:
+                continue  # a size Keras can't tell, or a tensor already counted
+            kept.add(key)
+            total += elements * _itemsize(dtype if side == "inputs" and dtype else tensor_dtype)
+    return total
 
 
 def _new_weights(layer, seen: set[int]) -> list:
@@ -275,6 +284,7 @@ def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[
     seen: set[int] = set()
     rows = []
     costs: dict[int, tuple[LayerCost | None, collections.Counter]] = {}
+    kept: set = set()
     for leaf in walk.leaves:
         cost, reported = _cached_cost(leaf, costs)
         unsupported.update(reported)
@@ -283,7 +293,7 @@ def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[
             cost = LayerCost(saved_elements=0)
         params, trainable, weight_bytes = _weights_params(_new_weights(leaf.layer, seen))
         backward = _backward(leaf, cost)
-        saved_bytes = _saved_bytes(leaf, cost)
+        saved_bytes = _saved_bytes(leaf, cost, kept)
         if _adds_nothing(leaf, counted, params, cost, backward, saved_bytes):
             continue
         shapes = leaf.call.output_shapes

@@ -31,9 +31,14 @@ class LayerCost:
     into ``input_grad_flops`` (skipped where nothing upstream needs a gradient),
     ``weight_grad_flops`` (skipped for frozen layers) and ``internal_grad_flops``
     (back-propagation inside the layer that either of them needs: activation
-    derivatives, attention scores, recurrent steps).  ``saved_elements`` is
-    the number of activation elements kept for the backward pass (``None``: the
-    outputs).
+    derivatives, attention scores, recurrent steps).  What the call keeps for
+    the backward pass: ``saved_elements`` activation elements of its own (attention
+    scores, recurrent gates, dropout masks), or, when that is ``None``, the tensors
+    ``keeps`` names: ``"outputs"``, ``"inputs"`` (a product with a weight needs its
+    input for the weight gradient), ``"inputs+outputs"`` or ``"nothing"`` (an add),
+    plus ``buffers`` elements of intermediate values of its own (a pre-activation).
+    A tensor kept by several calls (a ReLU's output that the next convolution also
+    keeps) is counted once.
     """
 
     macs: int = 0
@@ -42,6 +47,8 @@ class LayerCost:
     weight_grad_flops: int = 0
     internal_grad_flops: int = 0
     saved_elements: int | None = None
+    keeps: str = "outputs"
+    buffers: int = 0
 
     @property
     def forward_flops(self) -> int:
@@ -59,6 +66,8 @@ class LayerCost:
             self.weight_grad_flops + other.weight_grad_flops,
             self.internal_grad_flops + other.internal_grad_flops,
             saved,
+            self.keeps,
+            self.buffers + other.buffers,
         )
 
     def scaled(self, factor: int) -> LayerCost:
@@ -71,6 +80,8 @@ class LayerCost:
             self.weight_grad_flops * factor,
             self.internal_grad_flops * factor,
             saved,
+            self.keeps,
+            self.buffers * factor,
         )
 
 

@@ -21,6 +21,7 @@ import collections
 import contextlib
 import dataclasses
 import json
+import math
 import threading
 
 import keras
@@ -46,6 +47,8 @@ class LeafCall:
     ``"untraceable"`` (a layer that could not be traced: counted as 0).
     ``in_call``: a Keras op recorded inside a traced layer's ``call``.
     ``template``: the leaf this one replays (same layer configuration, same call), which has the same cost.
+    ``inputs``, ``outputs``: ``(key, elements, dtype)`` of its symbolic tensors, the key the
+    same wherever the tensor is passed, so that a tensor two calls keep is counted once.
     """
 
     path: str
@@ -57,6 +60,8 @@ class LeafCall:
     children: int = 0
     in_call: bool = False
     template: LeafCall | None = None
+    inputs: tuple = ()
+    outputs: tuple = ()
 
     @property
     def layer(self):
@@ -87,6 +92,20 @@ def _is_symbolic(x) -> bool:
 
 def _trains(layer) -> bool:
     return bool(getattr(layer, "trainable_weights", None)) and getattr(layer, "trainable", True)
+
+
+def _described(tensors) -> tuple:
+    """``((0, id), elements, dtype)`` of each tensor; elements ``None`` where a size is unknown."""
+    described = []
+    for x in tensors:
+        shape = tuple(x.shape)
+        elements = None if any(d is None for d in shape) else math.prod(shape)
+        described.append(((0, id(x)), elements, str(x.dtype)))
+    return tuple(described)
+
+
+def _rescoped(described: tuple, scope: int) -> tuple:
+    return tuple(((scope, key[1]), elements, dtype) for key, elements, dtype in described)
 
 
 def _as_specs(outputs, inputs):
@@ -127,6 +146,7 @@ class ModelWalk:
         self._nodes = compat.NodeSnapshot()
         self._top = None
         self._traces: dict[tuple, _Trace] = {}
+        self._replays = 0
 
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
@@ -246,7 +266,10 @@ class ModelWalk:
         call = LayerCall(op, args, kwargs, _shapes(out), _shapes(inputs), [str(x.dtype) for x in out])
         key = id(op) if isinstance(op, keras.layers.Layer) else path
         self._calls[key] += 1
-        self.leaves.append(LeafCall(path, call, self._calls[key], needs_grad, trains, kind, children))
+        self.leaves.append(LeafCall(
+            path, call, self._calls[key], needs_grad, trains, kind, children,
+            inputs=_described([x for x in inputs if _is_symbolic(x)]), outputs=_described(out),
+        ))
         self._keepalive.extend(inputs)
 
     def _unknown_output(self, op, path, args, kwargs, error):
@@ -327,6 +350,8 @@ class ModelWalk:
         if mapping is None:
             return None
         own = prefix + layer.name + "/"
+        self._replays += 1
+        scope = self._replays  # the replayed tensors are new tensors: their keys must not meet the template's
         for leaf in trace.leaves:
             target = mapping.get(id(leaf.layer)) if isinstance(leaf.layer, keras.layers.Layer) else leaf.layer
             if target is None:
@@ -341,7 +366,8 @@ class ModelWalk:
             call = LayerCall(target, leaf.call.args, leaf.call.kwargs, leaf.call.output_shapes,
                              leaf.call.input_shapes, leaf.call.output_dtypes)
             self.leaves.append(LeafCall(path, call, self._calls[key], leaf.needs_input_grad, leaf.trains, leaf.kind,
-                                        leaf.children, leaf.in_call, template))
+                                        leaf.children, leaf.in_call, template,
+                                        _rescoped(leaf.inputs, scope), _rescoped(leaf.outputs, scope)))
         return keras.tree.map_structure(
             lambda x: keras.KerasTensor(x.shape, dtype=x.dtype) if _is_symbolic(x) else x, trace.outputs
         )

@@ -91,6 +91,12 @@ BACKWARD_FLOPS_PER_ELEMENT = {
 """FLOPs per input element of the gradient of each activation (XLA's count of JAX's VJP)."""
 
 
+DERIVATIVE_FROM_OUTPUT = frozenset(
+    {"linear", "relu", "relu6", "elu", "sigmoid", "tanh", "softmax", "exponential", "hard_sigmoid", "hard_tanh"}
+)
+"""Activations whose derivative follows from their output, so no pre-activation need be kept."""
+
+
 def activation_name(activation) -> str | None:
     """The ``keras.activations`` name of a callable, or ``None`` when unknown."""
     if activation is None:

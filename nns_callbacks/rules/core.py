@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
 
 from ..keras_compat import layer_classes
 from ..registry import FREE, LayerCall, LayerCost, elementwise_cost, matmul_cost, register_cost_rule
-from .activations import activation_costs
+from .activations import DERIVATIVE_FROM_OUTPUT, activation_costs, activation_name
 
 
 def weighted_cost(layer, macs: int, out_elements: int, bias: bool) -> LayerCost:
-    """A product with a weight, plus a bias add and the layer's activation (and its derivative)."""
-    activation, activation_backward = activation_costs(getattr(layer, "activation", None), out_elements)
+    """A product with a weight, plus a bias add and the layer's activation (and its derivative).
+
+    Keeps its input (for the weight gradient); with an activation, its output too, and the
+    pre-activation where the derivative needs it (GELU, SiLU; not ReLU, sigmoid or tanh, whose
+    derivatives follow from the output).
+    """
+    activation = getattr(layer, "activation", None)
+    forward, backward = activation_costs(activation, out_elements)
     bias_flops = out_elements if bias else 0
+    name = activation_name(activation)
     return LayerCost(
         macs=macs,
-        elementwise_flops=bias_flops + activation,
+        elementwise_flops=bias_flops + forward,
         input_grad_flops=2 * macs,
         weight_grad_flops=2 * macs + bias_flops,
-        internal_grad_flops=activation_backward,
+        internal_grad_flops=backward,
+        keeps="inputs" if name == "linear" else "inputs+outputs",
+        buffers=0 if name in DERIVATIVE_FROM_OUTPUT else out_elements,
     )
 
 
@@ -68,9 +76,7 @@ def einsum_dense(layer, call: LayerCall) -> LayerCost:
     sizes, output = einsum_sizes(layer.equation, call.input_shape, tuple(layer.kernel.shape))
     out_elements = math.prod(sizes[letter] for letter in output)
     bias = getattr(layer, "bias", None) is not None
-    cost = weighted_cost(layer, math.prod(sizes.values()), out_elements, bias)
-    # Keras may report the output shape with None where output_shape says None: keep the true size.
-    return dataclasses.replace(cost, saved_elements=out_elements)
+    return weighted_cost(layer, math.prod(sizes.values()), out_elements, bias)
 
 
 @register_cost_rule(keras.layers.Embedding)
@@ -83,8 +89,9 @@ def merge_count(call: LayerCall) -> int:
     return len(call.input_shapes)
 
 
-def _merge(forward: int, backward: int) -> LayerCost:
-    return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
+def _merge(forward: int, backward: int, keeps: str = "nothing") -> LayerCost:
+    """A merge; sums keep nothing for their gradient, products and extrema their inputs."""
+    return LayerCost(elementwise_flops=forward, input_grad_flops=backward, keeps=keeps)
 
 
 @register_cost_rule(keras.layers.Add)
@@ -97,14 +104,14 @@ def add(layer, call: LayerCall) -> LayerCost:
 def extremum(layer, call: LayerCall) -> LayerCost:
     """(inputs - 1) compares per output element; backward a compare and two selects per pair: 3 x (inputs - 1)."""
     pairs = (merge_count(call) - 1) * call.output_elements
-    return _merge(pairs, 3 * pairs)
+    return _merge(pairs, 3 * pairs, keeps="inputs")
 
 
 @register_cost_rule(keras.layers.Multiply)
 def multiply(layer, call: LayerCall) -> LayerCost:
     """(inputs - 1) products per output element; backward inputs x (inputs - 1) (each input's co-factor)."""
     k = merge_count(call)
-    return _merge((k - 1) * call.output_elements, k * (k - 1) * call.output_elements)
+    return _merge((k - 1) * call.output_elements, k * (k - 1) * call.output_elements, keeps="inputs")
 
 
 @register_cost_rule(keras.layers.Subtract)

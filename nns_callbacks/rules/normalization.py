@@ -37,11 +37,13 @@ def _rows(call: LayerCall, axis) -> int:
 
 
 def _cost(forward=0.0, input_grad=0.0, weight_grad=0.0, internal=0.0) -> LayerCost:
+    """A normalisation keeps its input (and per-row statistics, too small to count) for the backward pass."""
     return LayerCost(
         elementwise_flops=round(forward),
         input_grad_flops=round(input_grad),
         weight_grad_flops=round(weight_grad),
         internal_grad_flops=round(internal),
+        keeps="inputs",
     )
 
 

@@ -6,6 +6,7 @@ FLOP); moving data costs nothing; products are MACs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ..keras_compat import OPS_CORE as core
@@ -39,6 +40,8 @@ _UNARY = _classes(
     "Cumsum Tril Triu",
 ) + _classes(kmath, "Rsqrt Erf")
 _REDUCTIONS = _classes(knp, "Sum Mean Max Min Amax Amin Prod Var Std")
+_SUMS = _classes(knp, "Add Subtract Sum Mean")
+"""Ops whose gradient needs none of their operands."""
 _NO_GRADIENT = _classes(
     knp, "Equal NotEqual Greater GreaterEqual Less LessEqual LogicalAnd LogicalOr LogicalNot LogicalXor Isnan Isinf "
     "Isfinite",
@@ -63,8 +66,9 @@ _ACTIVATIONS = {
 
 @register_cost_rule(*_BINARY)
 def binary_op(op, call: LayerCall) -> LayerCost:
-    """1 FLOP per output element (broadcasting included)."""
-    return elementwise_cost(call.output_elements)
+    """1 FLOP per output element (broadcasting included); sums keep nothing, the others their inputs."""
+    keeps = "nothing" if isinstance(op, _SUMS) else "inputs"
+    return dataclasses.replace(elementwise_cost(call.output_elements), keeps=keeps)
 
 
 @register_cost_rule(*_UNARY)
@@ -77,7 +81,8 @@ def unary_op(op, call: LayerCall) -> LayerCost:
 def reduction_op(op, call: LayerCall) -> LayerCost:
     """1 FLOP per input element (variance and deviation: 3)."""
     per_element = 3 if isinstance(op, (knp.Var, knp.Std)) else 1
-    return elementwise_cost(per_element * call.input_elements)
+    keeps = "nothing" if isinstance(op, _SUMS) else "inputs"
+    return dataclasses.replace(elementwise_cost(per_element * call.input_elements), keeps=keeps)
 
 
 @register_cost_rule(*_NO_GRADIENT)
@@ -112,10 +117,10 @@ def activation_op(op, call: LayerCall) -> LayerCost:
 def matmul_op(op, call: LayerCall) -> LayerCost:
     """MACs = output elements x the contracted size (both operands are activations)."""
     contracted = call.input_shapes[0][-1]
-    return matmul_cost(math.prod(call.output_shape) * contracted, weight_macs=0)
+    return dataclasses.replace(matmul_cost(math.prod(call.output_shape) * contracted, weight_macs=0), keeps="inputs")
 
 
 @register_builtin_rule(getattr(knp, "Einsum", None))
 def einsum_op(op, call: LayerCall) -> LayerCost:
     """MACs = the product of the sizes of all distinct indices."""
-    return matmul_cost(einsum_macs(op.subscripts, *call.input_shapes), weight_macs=0)
+    return dataclasses.replace(matmul_cost(einsum_macs(op.subscripts, *call.input_shapes), weight_macs=0), keeps="inputs")

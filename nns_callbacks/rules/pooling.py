@@ -17,8 +17,10 @@ def is_max(layer) -> bool:
     return "max" in type(layer).__name__.lower()
 
 
-def _cost(forward: int, backward: int) -> LayerCost:
-    return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
+def _cost(forward: int, backward: int, layer=None) -> LayerCost:
+    """Max pooling keeps its input to find each window's maximum again; average pooling keeps nothing."""
+    keeps = "inputs" if layer is not None and is_max(layer) else "nothing"
+    return LayerCost(elementwise_flops=forward, input_grad_flops=backward, keeps=keeps)
 
 
 @register_builtin_rule(BasePooling)
@@ -26,7 +28,7 @@ def pooling(layer, call: LayerCall) -> LayerCost:
     """Max: (window - 1) compares per output element; average: window adds and a divide, minus one; backward window."""
     window = math.prod(layer.pool_size)
     per_output = window - 1 if is_max(layer) else window
-    return _cost(per_output * call.output_elements, window * call.output_elements)
+    return _cost(per_output * call.output_elements, window * call.output_elements, layer)
 
 
 @register_builtin_rule(
@@ -40,8 +42,8 @@ def global_pooling(layer, call: LayerCall) -> LayerCost:
     """Max: 1 compare per input element less one per output, backward 1 per input; average: 1 add per input, backward 1 per output."""
     inputs, outputs = call.input_elements, call.output_elements
     if is_max(layer):
-        return _cost(inputs - outputs, inputs)
-    return _cost(inputs, outputs)
+        return _cost(inputs - outputs, inputs, layer)
+    return _cost(inputs, outputs, layer)
 
 
 def adaptive_window_sum(size: int, out: int) -> int:
@@ -65,4 +67,4 @@ def adaptive_pooling(layer, call: LayerCall) -> LayerCost:
     taps = math.prod(adaptive_window_sum(i, o) for i, o in zip(in_spatial, out_spatial))
     reduced = call.input_shape[0] * channels * taps
     forward = reduced - call.output_elements if is_max(layer) else reduced
-    return _cost(forward, reduced)
+    return _cost(forward, reduced, layer)
