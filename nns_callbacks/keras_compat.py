@@ -62,14 +62,70 @@ ORIGINAL_OP_SYMBOLIC_CALL = keras.Operation.symbolic_call
 _LAYER_HAS_OWN_SYMBOLIC_CALL = "symbolic_call" in vars(keras.layers.Layer)
 
 
+# Internal: the class whose arithmetic dunders (``variable * x``) call the backend directly, so that a
+# weight times a symbolic tensor fails inside a traced call.  Public alternative: none.
+_VariableBase = internal_class("keras.src.backend.common.variables", "Variable")
+_VARIABLE_OPS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "true_divide", "floordiv": "floor_divide",
+    "mod": "mod", "pow": "power", "matmul": "matmul",
+}
+_ORIGINAL_VARIABLE_DUNDERS = {
+    f"__{prefix}{name}__": getattr(_VariableBase, f"__{prefix}{name}__")
+    for name in _VARIABLE_OPS for prefix in ("", "r") if _VariableBase is not None
+}
+
+
+def _symbolic_dunder(dunder: str, op_name: str, reflected: bool):
+    original = _ORIGINAL_VARIABLE_DUNDERS[dunder]
+
+    def dunder_method(variable, other):
+        if not isinstance(other, keras.KerasTensor):
+            return original(variable, other)
+        op = getattr(keras.ops, op_name)
+        return op(other, variable.value) if reflected else op(variable.value, other)
+
+    return dunder_method
+
+
+# Public: a KerasTensor's ``__jax_array__`` raises a helpful error when JAX is handed one; it also
+# stops ``jax_array * symbolic_tensor`` from falling back to the symbolic tensor's ``__rmul__``.
+_JAX_ARRAY_HOOK = vars(keras.KerasTensor).get("__jax_array__")
+
+
+def patch_symbolic_arithmetic() -> None:
+    """``weight * symbolic`` and ``jax_array * symbolic`` become Keras ops on symbolic tensors, as
+    ``symbolic * weight`` already is: Keras's own code paths call the backend directly there."""
+    for name, op_name in _VARIABLE_OPS.items():
+        for prefix in ("", "r"):
+            dunder = f"__{prefix}{name}__"
+            if dunder in _ORIGINAL_VARIABLE_DUNDERS:
+                setattr(_VariableBase, dunder, _symbolic_dunder(dunder, op_name, prefix == "r"))
+    if _JAX_ARRAY_HOOK is not None:
+        delattr(keras.KerasTensor, "__jax_array__")
+
+
+def restore_symbolic_arithmetic() -> None:
+    for dunder, method in _ORIGINAL_VARIABLE_DUNDERS.items():
+        setattr(_VariableBase, dunder, method)
+    if _JAX_ARRAY_HOOK is not None:
+        keras.KerasTensor.__jax_array__ = _JAX_ARRAY_HOOK
+
+
 def patch_layer_calls(call_hook, layer_hook, op_hook) -> None:
-    """Route ``Layer.__call__`` to ``call_hook``, symbolic layer calls to ``layer_hook``, symbolic ops to ``op_hook``."""
+    """Route ``Layer.__call__`` to ``call_hook``, symbolic layer calls to ``layer_hook``, symbolic ops to ``op_hook``.
+
+    Layer calls record no graph nodes meanwhile.
+    """
+    if _ORIGINAL_NODE is not None:
+        _LAYER_MODULE.Node = _NoNode
     keras.layers.Layer.__call__ = call_hook
     keras.layers.Layer.symbolic_call = layer_hook
     keras.Operation.symbolic_call = op_hook
 
 
 def restore_layer_calls() -> None:
+    if _ORIGINAL_NODE is not None:
+        _LAYER_MODULE.Node = _ORIGINAL_NODE
     keras.layers.Layer.__call__ = ORIGINAL_LAYER_CALL
     if _LAYER_HAS_OWN_SYMBOLIC_CALL:
         keras.layers.Layer.symbolic_call = ORIGINAL_LAYER_SYMBOLIC_CALL
@@ -124,30 +180,16 @@ def inputs_struct(model):
     return getattr(model, "_inputs_struct", None)
 
 
-class NodeSnapshot:
-    """Undoes the graph nodes that symbolic calls add to layers during a walk.
+# Internal: the graph node ``Layer.__call__`` records for a call on symbolic tensors.  During a walk
+# it records nothing: the walk must leave the model's graph as it was, and a layer returning a
+# non-tensor (``None`` for an absent attention bias) would make Keras refuse the node.
+_LAYER_MODULE = importlib.import_module("keras.src.layers.layer")
+_ORIGINAL_NODE = getattr(_LAYER_MODULE, "Node", None)
 
-    ``Layer.__call__`` on symbolic tensors records a node in the layer's inbound
-    and its producers' outbound nodes; left there, the walk would change the
-    model's graph (``layer.output`` would become ambiguous).
-    """
 
-    def __init__(self):
-        self._lengths: dict[int, tuple[object, int, int]] = {}
-
-    def keep(self, layer) -> None:
-        if id(layer) not in self._lengths:
-            # Internal: the node lists of an operation.
-            inbound = getattr(layer, "_inbound_nodes", None)
-            outbound = getattr(layer, "_outbound_nodes", None)
-            if isinstance(inbound, list) and isinstance(outbound, list):
-                self._lengths[id(layer)] = (layer, len(inbound), len(outbound))
-
-    def restore(self) -> None:
-        for layer, inbound, outbound in self._lengths.values():
-            del layer._inbound_nodes[inbound:]
-            del layer._outbound_nodes[outbound:]
-        self._lengths.clear()
+class _NoNode:
+    def __init__(self, *args, **kwargs):
+        pass
 
 
 def sublayers(layer) -> list:

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import math
 import threading
+import warnings
 
 import keras
 
@@ -94,6 +95,14 @@ def _trains(layer) -> bool:
     return bool(getattr(layer, "trainable_weights", None)) and getattr(layer, "trainable", True)
 
 
+def _graph_output(layer):
+    """The outputs of the model's own (single) call of ``layer``, or ``None``."""
+    try:
+        return layer.output
+    except (AttributeError, ValueError):  # never called symbolically, or called more than once
+        return None
+
+
 def _described(tensors) -> tuple:
     """``((0, id), elements, dtype)`` of each tensor; elements ``None`` where a size is unknown."""
     described = []
@@ -143,7 +152,6 @@ class ModelWalk:
         self._context_grad: list[bool] = [False]
         self._suppress = 0
         self.bookkeeping: list[bool] = [False]
-        self._nodes = compat.NodeSnapshot()
         self._top = None
         self._traces: dict[tuple, _Trace] = {}
         self._replays = 0
@@ -151,15 +159,14 @@ class ModelWalk:
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
         self._mark(inputs, False)
-        with collecting_unsupported(self.unsupported), _recording(self):
-            try:
-                if compat.graph_of(model) is not None:
-                    self._walk_graph(model, "", (inputs,), {})
-                else:
-                    self._top = model
-                    self._call_layer(model, "", (inputs,), {})
-            finally:
-                self._nodes.restore()
+        with collecting_unsupported(self.unsupported), _recording(self), warnings.catch_warnings():
+            # Keras's own remarks about the symbolic calls (masks a layer drops) are not the user's to read
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
+            if compat.graph_of(model) is not None:
+                self._walk_graph(model, "", (inputs,), {})
+            else:
+                self._top = model
+                self._call_layer(model, "", (inputs,), {})
 
     # Graph models: one visit per node of the graph.
 
@@ -194,7 +201,6 @@ class ModelWalk:
 
     def layer_call(self, layer, args, kwargs):
         """Cost, expand or trace one symbolic call of ``layer``; return its outputs."""
-        self._nodes.keep(layer)
         prefix = self._prefix[-1]
         if compat.graph_of(layer) is not None:
             return self._expand(layer, prefix, args, kwargs)
@@ -273,13 +279,24 @@ class ModelWalk:
         self._keepalive.extend(inputs)
 
     def _unknown_output(self, op, path, args, kwargs, error):
-        """Outputs when Keras cannot compute them: listed, warned once, shaped like the first input."""
+        """Outputs when Keras cannot compute them: listed, warned once; those of the model's own call of
+        the layer (its structure, this batch size) where there is one, else shaped like the first input."""
         self._report(compat.type_name(op) + FAILED, f"Keras could not compute the output of {path} ({error!r}); "
-                     "it is assumed to keep the shape of its first input")
+                     "its outputs are taken from the model's graph, or assumed to keep its first input's shape")
         first = next((x for x in _tensors((args, kwargs)) if _is_symbolic(x)), None)
         if first is None:
             raise error
-        return keras.KerasTensor(first.shape, dtype=first.dtype)
+        built = _graph_output(op)
+        if built is None:
+            return keras.KerasTensor(first.shape, dtype=first.dtype)
+
+        def spec(x):
+            shape = tuple(x.shape)
+            if shape and shape[0] is None:
+                shape = (first.shape[0], *shape[1:])
+            return keras.KerasTensor(shape, dtype=x.dtype)
+
+        return keras.tree.map_structure(spec, built)
 
     def _expand(self, layer, prefix, args, kwargs):
         needs_grad = self._needs_grad(args, kwargs)
@@ -471,6 +488,7 @@ def _recording(walk: ModelWalk):
     with _PATCH_LOCK:
         _patch_users += 1
         compat.patch_layer_calls(_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call)
+        compat.patch_symbolic_arithmetic()
     previous = getattr(_ACTIVE, "walk", None)
     _ACTIVE.walk = walk
     try:
@@ -481,3 +499,4 @@ def _recording(walk: ModelWalk):
             _patch_users -= 1
             if _patch_users == 0:
                 compat.restore_layer_calls()
+                compat.restore_symbolic_arithmetic()

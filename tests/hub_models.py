@@ -69,6 +69,28 @@ def _resnet(seq):
     )
 
 
+def _mixtral(seq):
+    """A mixture of experts: top-2 routing over 4 experts."""
+    return keras_hub.models.MixtralBackbone(
+        vocabulary_size=VOCAB, num_layers=2, num_query_heads=4, num_key_value_heads=2, hidden_dim=64,
+        intermediate_dim=128, num_experts=4, top_k=2,
+    )
+
+
+def _t5(seq):
+    """An encoder-decoder with relative position biases."""
+    return keras_hub.models.T5Backbone(
+        vocabulary_size=VOCAB, num_layers=2, num_heads=4, hidden_dim=64, intermediate_dim=128, key_value_dim=16
+    )
+
+
+def _falcon(seq):
+    """ALiBi position biases built inside the decoder's call."""
+    return keras_hub.models.FalconBackbone(
+        vocabulary_size=VOCAB, num_layers=2, num_attention_heads=4, hidden_dim=64, intermediate_dim=128
+    )
+
+
 def _gpt2_causal_lm(seq):
     return keras_hub.models.GPT2CausalLM(backbone=_gpt2(seq), preprocessor=None)
 
@@ -88,6 +110,9 @@ MODELS = {
     "LlamaCausalLM": (_llama_causal_lm, 128),
     "GemmaBackbone": (_gemma, 128),
     "GemmaBackbone-gemma2-style": (_gemma2_style, 128),
+    "MixtralBackbone": (_mixtral, 64),
+    "T5Backbone": (_t5, 64),
+    "FalconBackbone": (_falcon, 64),
     "ViTBackbone": (_vit, None),
     "ResNetBackbone": (_resnet, None),
 }

@@ -721,3 +721,30 @@ def test_a_rule_for_a_custom_cell_costs_every_step_of_its_rnn(wrap):
     directions = 2 if isinstance(model.get_layer("rnn"), keras.layers.Bidirectional) else 1
     assert cost.unsupported == {}
     assert cost.forward_macs == directions * 7 * 2 * (3 + 5) * 5  # steps x batch x (features + units) x units
+
+
+class PairThatBreaks(keras.layers.Layer):
+    """Returns (x, 2x) while the model is built, then fails on any input: Keras cannot tell its outputs."""
+
+    broken = False
+
+    def call(self, x):
+        if PairThatBreaks.broken:
+            raise RuntimeError("broken after the build")
+        return x, x * 2.0
+
+
+def test_a_layer_whose_outputs_cannot_be_computed_takes_them_from_the_models_graph(fresh_warnings):
+    x = keras.Input((4,))
+    first, second = PairThatBreaks(name="pair")(x)
+    model = keras.Model(x, keras.layers.Concatenate(name="join")([first, keras.layers.Dense(3, name="fc")(second)]))
+    PairThatBreaks.broken = True
+    try:
+        with pytest.warns(UserWarning, match="PairThatBreaks"):
+            cost = estimate(model, batch_size=5)
+    finally:
+        PairThatBreaks.broken = False
+    r = rows(cost)
+    assert r["fc"]["forward_macs"] == 5 * 4 * 3  # costed after the broken layer, with its real shape
+    assert r["join"]["output_shape"] == "(7,)"
+    assert not r["pair"]["counted"]

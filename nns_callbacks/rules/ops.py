@@ -97,6 +97,12 @@ def no_gradient_reduction_op(op, call: LayerCall) -> LayerCost:
     return LayerCost(elementwise_flops=call.input_elements, saved_elements=0)
 
 
+@register_builtin_rule(getattr(kmath, "TopK", None))
+def top_k_op(op, call: LayerCall) -> LayerCost:
+    """Selection: 1 compare per input element; the gradient scatters to the chosen: 1 per output element."""
+    return LayerCost(elementwise_flops=call.input_elements, input_grad_flops=call.output_elements, keeps="nothing")
+
+
 @register_cost_rule(*_MOVES)
 def data_movement_op(op, call: LayerCall) -> LayerCost:
     """Copies, views and casts: no FLOPs."""
