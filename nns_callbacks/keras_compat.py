@@ -7,9 +7,11 @@ changes one fails one named test instead of silently changing an estimate.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import sys
+import threading
 
 import keras
 
@@ -114,10 +116,10 @@ def restore_symbolic_arithmetic() -> None:
 def patch_layer_calls(call_hook, layer_hook, op_hook) -> None:
     """Route ``Layer.__call__`` to ``call_hook``, symbolic layer calls to ``layer_hook``, symbolic ops to ``op_hook``.
 
-    Layer calls record no graph nodes meanwhile.
+    Inside ``no_graph_nodes()``, layer calls record no graph nodes meanwhile.
     """
     if _ORIGINAL_NODE is not None:
-        _LAYER_MODULE.Node = _NoNode
+        _LAYER_MODULE.Node = _node_during_walk
     keras.layers.Layer.__call__ = call_hook
     keras.layers.Layer.symbolic_call = layer_hook
     keras.Operation.symbolic_call = op_hook
@@ -187,9 +189,25 @@ _LAYER_MODULE = importlib.import_module("keras.src.layers.layer")
 _ORIGINAL_NODE = getattr(_LAYER_MODULE, "Node", None)
 
 
-class _NoNode:
-    def __init__(self, *args, **kwargs):
-        pass
+_node_suppressed = threading.local()
+
+
+def _node_during_walk(*args, **kwargs):
+    """Keras's Node, except in a thread that is walking a model (``Layer.__call__`` ignores the result)."""
+    if getattr(_node_suppressed, "on", False):
+        return None
+    return _ORIGINAL_NODE(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def no_graph_nodes():
+    """In this thread, while the block runs, symbolic layer calls record no graph nodes."""
+    previous = getattr(_node_suppressed, "on", False)
+    _node_suppressed.on = True
+    try:
+        yield
+    finally:
+        _node_suppressed.on = previous
 
 
 def sublayers(layer) -> list:

@@ -159,7 +159,8 @@ class ModelWalk:
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
         self._mark(inputs, False)
-        with collecting_unsupported(self.unsupported), _recording(self), warnings.catch_warnings():
+        with collecting_unsupported(self.unsupported), _recording(self), compat.no_graph_nodes(), \
+                warnings.catch_warnings():
             # Keras's own remarks about the symbolic calls (masks a layer drops) are not the user's to read
             warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
             if compat.graph_of(model) is not None:
