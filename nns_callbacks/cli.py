@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import importlib
 import io
 import json
 import logging
@@ -99,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
         help=f"layer rows shown by table and markdown (default {DEFAULT_MAX_ROWS}; 0 shows all)",
     )
     parser.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        help="import MODULE first, for a saved model whose custom layers it defines (repeatable)",
+    )
+    parser.add_argument(
+        "--unsafe", action="store_true",
+        help="load with safe_mode=False, which runs a saved Lambda's Python code: only for files you trust",
+    )
+    parser.add_argument(
         "--fit-memory", type=_memory_size, metavar="SIZE",
         help="also print the largest batch whose estimated training memory fits SIZE, e.g. 80GiB or 16GB "
         "(table, markdown and json)",
@@ -182,11 +191,20 @@ def _report(args) -> str:
         if args.dtype_policy:
             _set_dtype_policy(keras, args.dtype_policy)
         _check_optimizer(keras, args.optimizer)
+        for module in args.imports:
+            _import(module)
         model, shape_for_estimate, label = _model(keras, args)
         cost = _estimate(estimate, model, args, shape_for_estimate)
         fits = _max_batch(model, args, shape_for_estimate) if args.fit_memory is not None else None
     text = render(cost, args.format, args.max_rows or None, label)
     return text if fits is None else _with_max_batch(text, args, fits)
+
+
+def _import(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # noqa: BLE001  (a module that fails to import is one line too)
+        raise CliError(f"--import {module}: {_one_line(error)}") from None
 
 
 def _max_batch(model, args, input_shape) -> int:
@@ -305,7 +323,7 @@ def _model(keras, args):
     """(model, input shape to pass to ``estimate``, label) for MODEL."""
     shape = _single_or_list(args.input_shape)
     if _is_path(args.model):
-        model = _load(keras, args.model, args.dtype_policy)
+        model = _load(keras, args.model, args.dtype_policy, safe_mode=not args.unsafe)
         _check_fits(model, shape)
         return model, shape, args.model
     name = resolve_application(keras, args.model)
@@ -361,7 +379,7 @@ def _application(keras, name: str, shape):
         raise CliError(f"cannot build {name} with input shape {shape or 'default'}: {_one_line(error)}") from None
 
 
-def _load(keras, path: str, dtype_policy):
+def _load(keras, path: str, dtype_policy, safe_mode: bool = True):
     """A saved model; with a dtype policy, rebuilt from its config with that policy (weights are not needed)."""
     if not os.path.exists(path):
         raise CliError(f"no such file: {path}")
@@ -371,17 +389,29 @@ def _load(keras, path: str, dtype_policy):
         raise CliError(f"cannot load {path}: not a .keras archive (a zip file)")
     try:
         if dtype_policy and zipfile.is_zipfile(path):
-            return _rebuilt_with_policy(keras, path, dtype_policy)
-        return keras.saving.load_model(path)
+            return _rebuilt_with_policy(keras, path, dtype_policy, safe_mode)
+        return keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as error:  # noqa: BLE001  (a broken file fails in many ways)
-        raise CliError(f"cannot load {path}: {_one_line(error)}") from None
+        raise CliError(f"cannot load {path}: {_loading_advice(error)}") from None
 
 
-def _rebuilt_with_policy(keras, path: str, dtype_policy: str):
+def _loading_advice(error: Exception) -> str:
+    """Keras's reason, and what to pass for the two reasons a valid file cannot load."""
+    message = _one_line(error)
+    missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(error))
+    if missing:
+        return (f"it uses {missing.group(1)!r}, which is not registered here: pass --import MODULE, the module "
+                f"that defines it (with @keras.saving.register_keras_serializable)")
+    if "safe_mode" in str(error) or "unsafe" in str(error).lower():
+        return f"it holds a Lambda, whose Python code runs when loaded: pass --unsafe if you trust the file ({message})"
+    return message
+
+
+def _rebuilt_with_policy(keras, path: str, dtype_policy: str, safe_mode: bool = True):
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
     _override_dtypes(config, dtype_policy)
-    return keras.models.model_from_json(json.dumps(config))
+    return keras.saving.deserialize_keras_object(config, safe_mode=safe_mode)
 
 
 _NOT_LAYERS = ("InputLayer", "__keras_tensor__")

@@ -141,18 +141,25 @@ class ModelCost:
         return "\n".join(lines)
 
     def summary(self, max_rows: int | None = 40) -> str:
-        """A plain-text table for the terminal, like ``model.summary()``."""
+        """A plain-text table for the terminal, like ``model.summary()``: a header, the first ``max_rows``
+        layer rows (``None``: all), and the totals, whose memory parts add up to the training memory."""
+        header = (
+            f"{self.model_name}: batch {self.batch_size}, dtype policy {self.dtype_policy}, "
+            f"optimizer {self.optimizer}"
+        )
         shown = self.layers if max_rows is None else self.layers.head(max_rows)
         columns = ["name", "type", "output_shape", "params", "forward_macs", "training_flops", "activation_bytes"]
-        text = shown[columns].to_string(index=False, formatters=_FORMATTERS)
+        left = {c: _left_aligned(shown[c], c) for c in ("name", "type", "output_shape")}
+        text = shown[columns].to_string(index=False, formatters={**_FORMATTERS, **left}, justify="left")
         totals = (
             f"params {self.params:,} | forward {format_count(self.forward_macs)}MAC = "
-            f"{format_count(self.forward_flops)}FLOP | training step {format_count(self.training_flops)}FLOP | "
-            f"memory {format_bytes(self.training_bytes)} (weights {format_bytes(self.weight_bytes)}, "
-            f"activations {format_bytes(self.activation_bytes)}) | batch {self.batch_size}"
+            f"{format_count(self.forward_flops)}FLOP | training step {format_count(self.training_flops)}FLOP\n"
+            f"memory {format_bytes(self.training_bytes)} = weights {format_bytes(self.weight_bytes)} + "
+            f"gradients {format_bytes(self.gradient_bytes)} + optimizer {format_bytes(self.optimizer_bytes)} + "
+            f"activations {format_bytes(self.activation_bytes)}"
         )
         more = "" if max_rows is None or len(self.layers) <= max_rows else f"\n... {len(self.layers) - max_rows} more rows"
-        return f"{text}{more}\n{totals}"
+        return f"{header}\n{text}{more}\n{totals}"
 
     def __str__(self) -> str:
         return self.summary()
@@ -187,6 +194,12 @@ _FORMATTERS = {
     "activation_bytes": format_bytes,
     "params": "{:,}".format,
 }
+
+
+def _left_aligned(column: pd.Series, title: str):
+    """A formatter that pads the column's text on the right, so names read from the left."""
+    width = max([len(title), *(len(str(value)) for value in column)])
+    return lambda value: f"{value!s:<{width}}"
 
 
 def _markdown_table(frame: pd.DataFrame, max_rows: int | None) -> str:

@@ -413,6 +413,16 @@ def _trainable_bytes(weights) -> int:
 
 
 def _policy_name(model) -> str:
+    """The dtype policy the model's layers compute with: theirs where they agree (a model loaded from a
+    file keeps the policy it was saved with in its layers, not in itself), else the model's own."""
+    names = collections.Counter(
+        getattr(getattr(layer, "dtype_policy", None), "name", None)
+        for layer in compat.sublayers(model)[1:]
+        if getattr(layer, "weights", None)
+    )
+    names.pop(None, None)
+    if len(names) == 1:
+        return next(iter(names))
     policy = getattr(model, "dtype_policy", None)
     return getattr(policy, "name", None) or keras.config.dtype_policy().name
 

@@ -233,3 +233,59 @@ def test_fit_memory_names_the_largest_batch_that_fits(capsys, output_format):
 def test_fit_memory_mistakes_are_one_line(capsys, args, message):
     status, _, err = run_cli(capsys, "MobileNetV2", *args)
     assert status != 0 and message in err and len(err.strip().splitlines()) <= 3
+
+
+def lambda_model_file(tmp_path):
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 3.0, name="triple")(inputs))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    return path
+
+
+def test_a_lambda_needs_the_unsafe_opt_in_and_loads_with_it(capsys, tmp_path):
+    path = lambda_model_file(tmp_path)
+    status, _, err = run_cli(capsys, str(path))
+    assert status != 0 and "--unsafe" in err
+    status, out, err = run_cli(capsys, str(path), "--unsafe", "--format", "json")
+    assert status == 0, err
+    assert json.loads(out)["forward_flops"] == 4  # the Lambda's x * 3.0 is traced: 4 multiplies
+
+
+def custom_layer_file(tmp_path, script_dir):
+    """Save a model with a registered custom layer in a separate process, so this one has no registration."""
+    code = (
+        "import sys, keras; sys.path.insert(0, sys.argv[2]); from tests.fixtures.custom_layers import Doubling; "
+        "i = keras.Input((4,)); keras.Model(i, Doubling(name='double')(i)).save(sys.argv[1])"
+    )
+    path = tmp_path / "custom.keras"
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    subprocess.run([sys.executable, "-c", code, str(path), script_dir], check=True, env=env, capture_output=True)
+    return path
+
+
+def test_a_custom_class_is_named_and_loads_once_its_module_is_imported(capsys, tmp_path):
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    path = custom_layer_file(tmp_path, root)
+    sys.modules.pop("tests.fixtures.custom_layers", None)
+    keras.saving.get_custom_objects().pop("nns_fixtures>Doubling", None)
+    status, _, err = run_cli(capsys, str(path))
+    assert status != 0 and "Doubling" in err and "--import" in err
+    status, out, err = run_cli(capsys, str(path), "--import", "tests.fixtures.custom_layers", "--format", "json")
+    assert status == 0, err
+    assert json.loads(out)["forward_flops"] == 4
+
+
+def test_a_loaded_model_keeps_the_dtype_policy_it_was_saved_with(capsys, tmp_path):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = tiny_model()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    path = tmp_path / "mixed.keras"
+    model.save(path)
+    status, out, err = run_cli(capsys, str(path), "--format", "json")
+    assert status == 0, err
+    assert json.loads(out)["dtype_policy"] == "mixed_float16"
+    assert estimate(keras.saving.load_model(path)).dtype_policy == "mixed_float16"

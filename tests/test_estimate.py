@@ -748,3 +748,18 @@ def test_a_layer_whose_outputs_cannot_be_computed_takes_them_from_the_models_gra
     assert r["fc"]["forward_macs"] == 5 * 4 * 3  # costed after the broken layer, with its real shape
     assert r["join"]["output_shape"] == "(7,)"
     assert not r["pair"]["counted"]
+
+
+def test_summary_has_a_header_left_aligned_names_and_memory_parts_that_add_up():
+    x = keras.Input((8,))
+    model = keras.Model(x, keras.layers.Dense(4, name="a_long_layer_name")(keras.layers.Dense(3, name="d")(x)))
+    cost = estimate(model, batch_size=2, optimizer="adam")
+    lines = cost.summary().splitlines()
+    assert lines[0] == f"{model.name}: batch 2, dtype policy float32, optimizer Adam"
+    assert lines[2].startswith("d ") and lines[3].startswith("a_long_layer_name ")  # names read from the left
+    assert lines[-1] == (
+        f"memory {format_bytes(cost.training_bytes)} = weights {format_bytes(cost.weight_bytes)} + "
+        f"gradients {format_bytes(cost.gradient_bytes)} + optimizer {format_bytes(cost.optimizer_bytes)} + "
+        f"activations {format_bytes(cost.activation_bytes)}"
+    )
+    assert cost.training_bytes == cost.weight_bytes + cost.gradient_bytes + cost.optimizer_bytes + cost.activation_bytes
