@@ -13,6 +13,10 @@ Columns, per sample at batch 1 unless noted:
     python examples/compare_applications.py --models ResNet50 MobileNetV2 --csv costs.csv
 """
 
+import nns_callbacks
+
+nns_callbacks.quiet_startup()  # before Keras: no TensorFlow start-up lines in the output
+
 import argparse
 import warnings
 

@@ -12,8 +12,12 @@ What it shows, beyond the quickstart:
 The images are synthetic (see ``quickstart.synthetic_images``); nothing is downloaded.
 
     python examples/image_cnn.py
-    tensorboard --logdir logs
+    .venv/bin/tensorboard --logdir logs
 """
+
+import nns_callbacks
+
+nns_callbacks.quiet_startup()  # before Keras: no TensorFlow start-up lines in the output
 
 import keras
 from quickstart import CLASSES, argument_parser, print_throughput, synthetic_images
@@ -63,7 +67,7 @@ def print_top_layers(cost, count: int = 5) -> None:
 
 
 def parse_args(argv=None):
-    parser = argument_parser(__doc__.splitlines()[0])
+    parser = argument_parser(__doc__.splitlines()[0], "image_cnn")
     parser.add_argument("--update-freq", type=int, default=5, help="steps per batch-level measurement")
     return parser.parse_args(argv)
 
@@ -84,7 +88,7 @@ def main(argv=None):
     )
     print_top_layers(callbacks[0].cost)
     print_throughput(history)
-    print(f"TensorBoard: tensorboard --logdir {args.log_dir}")
+    print(f"TensorBoard (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {args.log_dir}")
     return history
 
 

@@ -12,8 +12,12 @@ The data are synthetic 32x32 RGB images whose label is their brightest quadrant,
 accuracy climbs within a few epochs and nothing is downloaded.
 
     python examples/quickstart.py
-    tensorboard --logdir logs
+    .venv/bin/tensorboard --logdir logs
 """
+
+import nns_callbacks
+
+nns_callbacks.quiet_startup()  # before Keras: no TensorFlow start-up lines in the output
 
 import argparse
 import math
@@ -74,10 +78,10 @@ def _rates(logs, prefix: str, epoch: int) -> str:
     return text
 
 
-def argument_parser(description: str) -> argparse.ArgumentParser:
-    """The options the image examples share."""
+def argument_parser(description: str, name: str = "quickstart") -> argparse.ArgumentParser:
+    """The options the image examples share; each writes to its own log directory, logs/<name>."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--log-dir", default="logs", help="TensorBoard log directory (default logs)")
+    parser.add_argument("--log-dir", default=f"logs/{name}", help=f"TensorBoard log directory (default logs/{name})")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=2048, help="synthetic training + validation images")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -102,7 +106,7 @@ def main(argv=None):
     print_throughput(history)
     if callback.peak is not None:
         print(f"MFU is achieved / peak FLOP/s; peak {callback.peak.flops_per_sec / 1e9:.1f} GFLOP/s ({callback.peak.source})")
-    print(f"TensorBoard: tensorboard --logdir {args.log_dir}")
+    print(f"TensorBoard (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {args.log_dir}")
     return history
 
 

@@ -11,8 +11,12 @@ Each sequence holds random tokens; the label says whether token 1 occurs more of
 token 2.  Nothing is downloaded.
 
     python examples/small_transformer.py
-    tensorboard --logdir logs
+    .venv/bin/tensorboard --logdir logs
 """
+
+import nns_callbacks
+
+nns_callbacks.quiet_startup()  # before Keras: no TensorFlow start-up lines in the output
 
 import argparse
 
@@ -64,7 +68,7 @@ def print_cost_by_type(cost) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log-dir", default="logs", help="TensorBoard log directory (default logs)")
+    parser.add_argument("--log-dir", default="logs/small_transformer", help="TensorBoard log directory (default logs/small_transformer)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=2048, help="synthetic training + validation sequences")
     parser.add_argument("--length", type=int, default=32, help="tokens per sequence")
@@ -85,7 +89,7 @@ def main(argv=None):
     )
     print_cost_by_type(callback.cost)
     print_throughput(history)
-    print(f"TensorBoard: tensorboard --logdir {args.log_dir}")
+    print(f"TensorBoard (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {args.log_dir}")
     return history
 
 

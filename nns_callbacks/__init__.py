@@ -20,10 +20,11 @@ _EXPORTS = {
     "LayerCost": "registry",
     "register_cost_rule": "registry",
     "max_batch_size": "memory",
+    "quiet_startup": "cli",
 }
 __all__ = [
     "CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "estimate", "max_batch_size",
-    "register_cost_rule",
+    "quiet_startup", "register_cost_rule",
 ]
 
 

@@ -476,3 +476,20 @@ def _table(cost, max_rows: int | None, label: str) -> str:
         f"{format_count(cost.training_flops_per_sample)}FLOP per training step. 1 MAC = 2 FLOPs."
     )
     return "\n".join(lines)
+
+
+def quiet_startup() -> None:
+    """Import Keras with the backend's start-up lines silenced (TensorFlow's C++ logging, device probing).
+
+    Call it before ``import keras``, as the examples do; later messages are left alone.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_silenced():
+        for name in ("absl", "tensorflow", "jax", "h5py"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # probes the devices now, while stderr is silenced
