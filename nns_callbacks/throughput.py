@@ -142,6 +142,14 @@ class PassMeter:
             if self.first is None:
                 self.first = self._edge = mark
                 return None
+            if time < self._edge.time:  # a later step seen earlier: the open marks had finished by then too
+                if self._edge is self.first:
+                    self.first = Mark(self.first.steps, time)
+                    self._edge = self.first
+                else:
+                    self._edge = Mark(self._edge.steps, time)
+            if time < self.first.time:
+                self.first = Mark(self.first.steps, time)
             if self.window_steps is None or steps - self._edge.steps < self.window_steps:
                 return None
             window, self._edge = (self._edge, mark), mark

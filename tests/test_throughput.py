@@ -133,3 +133,12 @@ def test_a_late_first_hook_that_read_the_clock_earlier_moves_the_start_back():
     meter.step_end(1, 11.0)  # step 1's hook had read the clock first: the pass and its window start there
     assert meter.step_end(5, 15.0) == (Mark(1, 11.0), Mark(5, 15.0))
     assert meter.span() == (Mark(1, 11.0), Mark(5, 15.0))
+
+
+def test_a_later_step_seen_earlier_times_the_start_by_it():
+    meter = PassMeter(window_steps=3)
+    meter.step_end(1, 2.0)  # step 1's hook read the clock after step 2's did
+    meter.step_end(2, 1.0)  # step 2 was done at 1.0, so step 1 was too
+    assert meter.step_end(4, 4.0) == (Mark(1, 1.0), Mark(4, 4.0))
+    meter.step_end(10, 10.0)
+    assert meter.span() == (Mark(1, 1.0), Mark(10, 10.0))
