@@ -7,11 +7,9 @@ changes one fails one named test instead of silently changing an estimate.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import re
 import sys
-import threading
 
 import keras
 
@@ -113,11 +111,13 @@ def restore_symbolic_arithmetic() -> None:
         keras.KerasTensor.__jax_array__ = _JAX_ARRAY_HOOK
 
 
-def patch_layer_calls(call_hook, layer_hook, op_hook) -> None:
+def patch_layer_calls(call_hook, layer_hook, op_hook, walking=lambda: True) -> None:
     """Route ``Layer.__call__`` to ``call_hook``, symbolic layer calls to ``layer_hook``, symbolic ops to ``op_hook``.
 
-    Inside ``no_graph_nodes()``, layer calls record no graph nodes meanwhile.
+    Meanwhile, layer calls record no graph nodes in a thread where ``walking()`` is true.
     """
+    global _walking
+    _walking = walking
     if _ORIGINAL_NODE is not None:
         _LAYER_MODULE.Node = _node_during_walk
     keras.layers.Layer.__call__ = call_hook
@@ -189,25 +189,14 @@ _LAYER_MODULE = importlib.import_module("keras.src.layers.layer")
 _ORIGINAL_NODE = getattr(_LAYER_MODULE, "Node", None)
 
 
-_node_suppressed = threading.local()
+_walking = None  # the predicate patch_layer_calls was given: is this thread walking a model?
 
 
 def _node_during_walk(*args, **kwargs):
     """Keras's Node, except in a thread that is walking a model (``Layer.__call__`` ignores the result)."""
-    if getattr(_node_suppressed, "on", False):
+    if _walking is not None and _walking():
         return None
     return _ORIGINAL_NODE(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def no_graph_nodes():
-    """In this thread, while the block runs, symbolic layer calls record no graph nodes."""
-    previous = getattr(_node_suppressed, "on", False)
-    _node_suppressed.on = True
-    try:
-        yield
-    finally:
-        _node_suppressed.on = previous
 
 
 def sublayers(layer) -> list:

@@ -159,8 +159,7 @@ class ModelWalk:
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
         self._mark(inputs, False)
-        with collecting_unsupported(self.unsupported), _recording(self), compat.no_graph_nodes(), \
-                warnings.catch_warnings():
+        with collecting_unsupported(self.unsupported), _recording(self), warnings.catch_warnings():
             # Keras's own remarks about the symbolic calls (masks a layer drops) are not the user's to read
             warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
             if compat.graph_of(model) is not None:
@@ -450,6 +449,10 @@ def _active_walk():
     return walk if walk is not None and walk.recording else None
 
 
+def _walking() -> bool:
+    return getattr(_ACTIVE, "walk", None) is not None
+
+
 def _layer_dunder_call(layer, *args, **kwargs):
     """``Layer.__call__``: its own work around ``call`` (input casts, masks) is Keras's bookkeeping."""
     walk = _active_walk()
@@ -488,7 +491,7 @@ def _recording(walk: ModelWalk):
     global _patch_users
     with _PATCH_LOCK:
         _patch_users += 1
-        compat.patch_layer_calls(_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call)
+        compat.patch_layer_calls(_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call, _walking)
         compat.patch_symbolic_arithmetic()
     previous = getattr(_ACTIVE, "walk", None)
     _ACTIVE.walk = walk
