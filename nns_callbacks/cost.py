@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
 import pandas as pd
 
 CONVENTIONS = (
@@ -202,24 +201,38 @@ def _left_aligned(column: pd.Series, title: str):
     return lambda value: f"{value!s:<{width}}"
 
 
+_MARKDOWN_COLUMNS = {
+    # column: (heading, formatter): the columns a reader needs first, in human units
+    "name": ("layer", str),
+    "type": ("type", str),
+    "output_shape": ("output shape", str),
+    "params": ("params", "{:,}".format),
+    "forward_macs": ("forward MACs", format_count),
+    "training_flops": ("training FLOPs", format_count),
+    "training_flops_share": ("share of training FLOPs", "{:.1%}".format),
+    "activation_bytes": ("activations kept", format_bytes),
+    "counted": ("counted", lambda value: "yes" if value else "**no**"),
+}
+
+
 def _markdown_table(frame: pd.DataFrame, max_rows: int | None) -> str:
+    """The per-layer table in Markdown: names, shapes and human units (K/M/G, KiB/MiB), shares in percent."""
     shown = frame if max_rows is None else frame.head(max_rows)
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
-    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    columns = [c for c in _MARKDOWN_COLUMNS if c in shown.columns]
+    header = "| " + " | ".join(_MARKDOWN_COLUMNS[c][0] for c in columns) + " |"
+    rule = "| " + " | ".join("---" if c in ("name", "type", "output_shape") else "---:" for c in columns) + " |"
+    rows = [
+        "| " + " | ".join(_cell(_MARKDOWN_COLUMNS[c][1](row[c])) for c in columns) + " |"
+        for row in shown.to_dict("records")
+    ]
     if max_rows is not None and len(frame) > max_rows:
-        rows.append(f"| ... {len(frame) - max_rows} more rows |" + " |" * (len(shown.columns) - 1))
+        rows.append(f"| ... {len(frame) - max_rows} more rows |" + " |" * (len(columns) - 1))
     return "\n".join([header, rule, *rows])
 
 
-def _cell(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value).replace("|", "\\|")
+def _cell(text: str) -> str:
+    """A table cell: no pipe breaks the row, no space breaks a number or a name across lines."""
+    return str(text).replace("|", "\\|").replace(" ", "\u00a0")
 
 
 def _write_or_return(text: str, path):

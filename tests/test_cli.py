@@ -80,7 +80,7 @@ def test_markdown_has_totals_and_a_layer_table(capsys):
     status, out, _ = run_cli(capsys, "MobileNetV2", "--format", "markdown", "--max-rows", "5")
     assert status == 0
     assert "| quantity | whole batch | per sample |" in out
-    table = [line for line in out.splitlines() if line.startswith("| name | type |")]
+    table = [line for line in out.splitlines() if line.startswith("| layer | type | output shape |")]
     assert len(table) == 1
     assert "more rows" in out
 

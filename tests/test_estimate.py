@@ -498,10 +498,18 @@ def test_to_csv_parses_back_to_the_table(exported, tmp_path):
 
 def test_to_markdown_and_summary(exported):
     text = exported.to_markdown()
-    assert "| " + " | ".join(exported.layers.columns) + " |" in text
+    headings = ["layer", "type", "output shape", "params", "forward MACs", "training FLOPs",
+                "share of training FLOPs", "activations kept", "counted"]
+    assert "| " + " | ".join(headings) + " |" in text
     for name in TOTAL_FIELDS:
         assert f"| {name} |" in text
-    assert "| conv | Conv2D |" in text
+    conv = exported.layers.set_index("name").loc["conv"]
+    nbsp = "\u00a0"
+    assert (
+        f"| conv | Conv2D | {conv['output_shape'].replace(' ', nbsp)} | {conv['params']:,} | "
+        f"{format_count(conv['forward_macs']).replace(' ', nbsp)} |"
+    ) in text
+    assert f"| {conv['training_flops_share']:.1%} |" in text
     short = exported.to_markdown(max_rows=2)
     assert "... 3 more rows" in short
     summary = exported.summary()
