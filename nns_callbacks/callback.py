@@ -500,7 +500,9 @@ class NNSCallback(keras.callbacks.Callback):
         self._writers.text("train", "cost/layers", self.cost.to_markdown(), step)
         self._writers.text("train", "cost/notes", panels.notes_markdown(self.cost, self.peak), step)
         self._write_chart(step)
-        self._writers.custom_scalars("train", panels.custom_scalars_layout(), step)
+        measured = memory.peak_bytes_in_use(keras.backend.backend()) is not None
+        layout = panels.custom_scalars_layout(windows=self.update_freq != "epoch", memory=measured)
+        self._writers.custom_scalars("train", layout, step)
         self._flush()
 
     def _write_chart(self, step: int):

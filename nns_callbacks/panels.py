@@ -46,8 +46,13 @@ def notes_markdown(cost: ModelCost, peak=None) -> str:
     return "\n".join(lines)
 
 
-def custom_scalars_layout():
-    """A Custom Scalars layout grouping throughput and memory charts."""
+def custom_scalars_layout(windows: bool = True, memory: bool = True):
+    """A Custom Scalars layout of the charts that have data: throughput per epoch (train and validation
+    overlaid), per window where ``windows`` (``update_freq`` steps), and the measured peak memory where
+    the device reports one (``memory``).
+
+    The cost scalars are single points, written once: a chart has nothing to draw for them.
+    """
     from tensorboard.plugins.custom_scalar import layout_pb2
 
     def chart(title: str, regex: str):
@@ -63,13 +68,17 @@ def custom_scalars_layout():
             ],
         )
 
-    throughput = rate_charts("nns_callbacks: throughput per epoch", "epoch_")
-    windows = rate_charts("nns_callbacks: throughput per window (x: training step)", "batch_")
-    cost = layout_pb2.Category(
-        title="nns_callbacks: cost",
-        chart=[
-            chart("memory (bytes)", r"cost/memory/.*"),
-            chart("FLOPs per sample", r"cost/.*flops_per_sample"),
-        ],
-    )
-    return layout_pb2.Layout(category=[throughput, windows, cost])
+    categories = [rate_charts("nns_callbacks: throughput per epoch", "epoch_")]
+    if windows:
+        categories.append(rate_charts("nns_callbacks: throughput per window (x: training step)", "batch_"))
+    if memory:
+        categories.append(
+            layout_pb2.Category(
+                title="nns_callbacks: memory",
+                chart=[
+                    chart("peak device memory (bytes)", r"epoch_peak_memory_bytes"),
+                    chart("peak / estimated memory", r"epoch_peak_memory_over_estimate"),
+                ],
+            )
+        )
+    return layout_pb2.Layout(category=categories)

@@ -55,7 +55,7 @@ def test_training_warns_before_the_first_step_when_the_estimate_does_not_fit(mon
 
 
 def test_measured_peak_memory_is_written_every_epoch_with_its_ratio_to_the_estimate(tmp_path, monkeypatch):
-    peaks = iter([3e6, 5e6])
+    peaks = iter([1e6, 3e6, 5e6])  # the first read, at the start, only asks whether the device reports a peak
     monkeypatch.setattr(memory, "peak_bytes_in_use", lambda backend: next(peaks))
     callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1e12, clock=TickClock())
     model = mlp()
@@ -77,3 +77,20 @@ def test_a_cpu_reports_no_device_memory_and_no_peak():
 def test_the_compiled_figure_needs_the_jax_backend():
     cost = estimate(mlp(), batch_size=4, compiled_memory=True)
     assert cost.compiled_training_bytes is None and "compiled_training_bytes" not in cost.to_dict()
+
+
+@pytest.mark.parametrize(("update_freq", "peak", "expected"), [
+    ("epoch", None, {"throughput per epoch"}),
+    (2, None, {"throughput per epoch", "throughput per window (x: training step)"}),
+    ("epoch", 1e6, {"throughput per epoch", "memory"}),
+])
+def test_custom_scalars_hold_only_charts_that_get_data(tmp_path, monkeypatch, update_freq, peak, expected):
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    monkeypatch.setattr(memory, "peak_bytes_in_use", lambda backend: peak)
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=update_freq, peak_flops=1e12, clock=TickClock())
+    mlp().fit(np.ones((32, 64), "float32"), np.ones((32, 10), "float32"), batch_size=16, epochs=1,
+              callbacks=[callback], verbose=0)
+    [(_, config)] = read_events(tmp_path)[("train", "custom_scalars__config__")]
+    layout = layout_pb2.Layout.FromString(config)
+    assert {category.title.removeprefix("nns_callbacks: ") for category in layout.category} == expected

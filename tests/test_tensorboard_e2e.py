@@ -146,6 +146,7 @@ def test_top_layers_image(tensorboard):
 def test_custom_scalars_layout(tensorboard):
     layout = fetch_json(tensorboard, "/data/plugin/custom_scalars/layout")
     titles = {category["title"]: category for category in layout["category"]}
-    assert {"nns_callbacks: throughput per epoch", "nns_callbacks: cost"} <= set(titles)
+    # the quick start measures per epoch on a CPU: no per-window or memory charts, which would stay empty
+    assert set(titles) == {"nns_callbacks: throughput per epoch"}
     charts = {chart["title"] for chart in titles["nns_callbacks: throughput per epoch"]["chart"]}
     assert {"samples/s", "achieved TFLOP/s (1e12 FLOP/s)", "MFU (achieved / peak FLOP/s)"} <= charts
