@@ -369,14 +369,19 @@ class NNSCallback(keras.callbacks.Callback):
             self._train_counts = (steps if steps > 0 else None, _safe(lambda: compat.samples_seen(self.model)))
         return self._train_counts
 
-    def _begin_test(self):
+    def _forward_pass_plan(self, batch_size_arg) -> BatchPlan | None:
+        """An evaluation or prediction about to run: its batch plan, and the cost and peak if fit did not get them."""
         self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
+        plan = _batch_plan(batch_size_arg, self.model)
+        if self._forward_work is None:
+            self._ensure_cost(plan)
+            self._resolve_peak()
+        return plan
+
+    def _begin_test(self):
         if self._in_fit:
             self._count_training_epoch()  # before evaluate resets the metrics
-        self._plans["test"] = _batch_plan(self.batch_size if not self._in_fit else None, self.model)
-        if self._forward_work is None:
-            self._ensure_cost(self._plans["test"])
-            self._resolve_peak()
+        self._plans["test"] = self._forward_pass_plan(self.batch_size if not self._in_fit else None)
         self._test.begin()
 
     def _test_batch_end(self, batch):
@@ -402,11 +407,7 @@ class NNSCallback(keras.callbacks.Callback):
         return step
 
     def _begin_predict(self):
-        self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
-        self._plans["predict"] = _batch_plan(self.batch_size, self.model)
-        if self._forward_work is None:
-            self._ensure_cost(self._plans["predict"])
-            self._resolve_peak()
+        self._plans["predict"] = self._forward_pass_plan(self.batch_size)
         self._predict.begin()
         self._predict_samples = 0
 
