@@ -26,6 +26,7 @@ from . import keras_compat as compat
 from .cost import format_bytes
 from .estimation import estimate
 from .summary_writer import NO_STEPS, SummaryWriters, check_writable, last_steps
+from .tensorboard_plugin.metadata import COST_TAG
 from .throughput import BatchPlan, PassMeter, Rates, Work, empty_logs, pass_rates, window_rates
 
 
@@ -500,6 +501,7 @@ class NNSCallback(keras.callbacks.Callback):
             self._writers.scalar("train", tag, value, step)
         self._writers.text("train", "cost/layers", self.cost.to_markdown(), step)
         self._writers.text("train", "cost/notes", panels.notes_markdown(self.cost, self.peak), step)
+        self._writers.document("train", COST_TAG, panels.cost_document(self.cost, self.peak), step)
         self._write_chart(step)
         measured = memory.peak_bytes_in_use(keras.backend.backend()) is not None
         layout = panels.custom_scalars_layout(windows=self.update_freq != "epoch", memory=measured)

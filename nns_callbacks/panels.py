@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from .cost import CONVENTIONS, ModelCost, format_count
+import dataclasses
+import math
 
-THROUGHPUT_TAGS = ("samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu")
-"""Keys in Keras ``logs`` and suffixes of the ``batch_`` / ``epoch_`` tags."""
+from .cost import CONVENTIONS, ModelCost, format_count
+from .tensorboard_plugin.metadata import RATE_NAMES as THROUGHPUT_TAGS  # noqa: F401  (re-exported)
 
 
 def cost_scalars(cost: ModelCost, peak=None) -> dict[str, float]:
@@ -28,6 +29,24 @@ def cost_scalars(cost: ModelCost, peak=None) -> dict[str, float]:
     if peak is not None:
         scalars["cost/peak_flops_per_sec"] = peak.flops_per_sec
     return scalars
+
+
+def cost_document(cost: ModelCost, peak=None) -> dict:
+    """What the Cost tab shows of a run: ``cost.to_dict()`` and the peak FLOP/s behind MFU (``None``:
+    unknown), with non-finite numbers as ``None`` so that the JSON is strict."""
+    document = cost.to_dict()
+    document["peak"] = None if peak is None else dataclasses.asdict(peak)
+    return _finite(document)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def notes_markdown(cost: ModelCost, peak=None) -> str:

@@ -67,6 +67,20 @@ class SummaryWriters:
         meta = metadata.create_summary_metadata(display_name=tag, description="")
         self._add(run, summary_pb2.Summary.Value(tag=tag, metadata=meta, tensor=tensor), step)
 
+    def document(self, run: str, tag: str, document: dict, step: int) -> None:
+        """A JSON document for the ``nns`` TensorBoard plugin (the Cost tab)."""
+        import json
+
+        from tensorboard.compat.proto import summary_pb2
+        from tensorboard.util import tensor_util
+
+        from .tensorboard_plugin import metadata
+
+        text = json.dumps(document, allow_nan=False).encode("utf-8")
+        tensor = tensor_util.make_tensor_proto(np.array(text, dtype=object))
+        value = summary_pb2.Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(), tensor=tensor)
+        self._add(run, value, step)
+
     def image(self, run: str, tag: str, png: bytes, width: int, height: int, step: int) -> None:
         """A PNG image in the Images dashboard."""
         from tensorboard.compat.proto import summary_pb2
