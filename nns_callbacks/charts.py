@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import io
 
+from .cost import format_bytes, format_count
+
+PANELS = (
+    # column, share column, title, formatter
+    ("training_flops", "training_flops_share", "training FLOPs per step", lambda v: f"{format_count(v)}FLOP"),
+    ("activation_bytes", "activation_bytes_share", "activations kept for backward", format_bytes),
+)
+
+
+def bar_labels(rows, column: str, share: str, formatter) -> list[str]:
+    """The value at the end of each bar: '227 MFLOP (17.0%)'."""
+    return [f"{formatter(value)} ({fraction:.1%})" for value, fraction in zip(rows[column], rows[share], strict=True)]
+
 
 def top_layers_png(layers, top: int = 12) -> tuple[bytes, int, int]:
-    """Two horizontal bar charts (training GFLOPs, activation MiB) of the top layers: (png, width, height)."""
+    """Two bar charts, one above the other (training FLOPs, activation memory), of the ``top`` layers, each
+    bar labelled with its value and share: (png, width, height)."""
     from matplotlib.figure import Figure  # a bare Figure renders with Agg; pyplot's global backend is left alone
 
-    figure = Figure(figsize=(12, 0.35 * top + 1.6), dpi=80)
-    panels = [
-        ("training_flops", 1e9, "training FLOPs per step (GFLOP)"),
-        ("activation_bytes", 2**20, "activations kept for backward (MiB)"),
-    ]
-    for index, (column, scale, title) in enumerate(panels, start=1):
-        axes = figure.add_subplot(1, 2, index)
+    shown = min(top, len(layers))
+    figure = Figure(figsize=(9, 2 * (0.3 * shown + 0.9)), dpi=100)
+    for index, (column, share, title, formatter) in enumerate(PANELS, start=1):
+        axes = figure.add_subplot(2, 1, index)
         rows = layers.nlargest(top, column)[::-1]
-        axes.barh([_short(name) for name in rows["name"]], rows[column] / scale, color="#4e79a7")
-        axes.set_title(title, fontsize=10)
-        axes.tick_params(labelsize=8)
+        bars = axes.barh([_short(name) for name in rows["name"]], rows[column], color="#f28e2b")
+        axes.bar_label(bars, labels=bar_labels(rows, column, share, formatter), padding=4, fontsize=10)
+        axes.set_title(f"top {len(rows)} layers: {title}", fontsize=12, loc="left")
+        axes.tick_params(axis="y", labelsize=10)
+        axes.set_xticks([])
+        axes.margins(x=0.35)  # room for the labels right of the longest bar
+        for side in ("top", "right", "bottom"):
+            axes.spines[side].set_visible(False)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -27,5 +43,5 @@ def top_layers_png(layers, top: int = 12) -> tuple[bytes, int, int]:
     return buffer.getvalue(), width, height
 
 
-def _short(name: str, limit: int = 32) -> str:
+def _short(name: str, limit: int = 36) -> str:
     return name if len(name) <= limit else "..." + name[-(limit - 3):]
