@@ -27,7 +27,7 @@ from nns_callbacks.walk import ModelWalk
 
 
 def compiled_flops(compiled) -> float:
-    """FLOPs + transcendentals of a compiled JAX computation."""
+    """FLOPs + transcendentals of a compiled (or lowered) JAX computation."""
     analysis = compiled.cost_analysis()
     if isinstance(analysis, (list, tuple)):
         analysis = analysis[0]
@@ -67,8 +67,9 @@ def xla_forward(model, batch: int) -> float:
     return compiled_flops(lowered.compile())
 
 
-def xla_training(model, batch: int, input_grad: bool = False, weights: bool = True) -> float:
-    """XLA's FLOPs for a training-mode forward pass and its VJP (no loss, no optimizer)."""
+def xla_training(model, batch: int, input_grad: bool = False, weights: bool = True, optimized: bool = True) -> float:
+    """XLA's FLOPs for a training-mode forward pass and its VJP (no loss, no optimizer): of the compiled
+    program, or with ``optimized=False`` of the program as lowered, before XLA's fusion passes."""
     trainable, non_trainable = _variables(model)
     inputs = sample_inputs(model, batch)
     call = _function(model, training=True)
@@ -85,7 +86,7 @@ def xla_training(model, batch: int, input_grad: bool = False, weights: bool = Tr
         return out, pullback(cotangents)
 
     lowered = jax.jit(step).lower(trainable, non_trainable, inputs, cotangents)
-    return compiled_flops(lowered.compile())
+    return compiled_flops(lowered.compile() if optimized else lowered)
 
 
 def ours(model, batch: int, input_grad: bool = False):
