@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nns_callbacks import NNSCallback
+from nns_callbacks.tensorboard_plugin.metadata import parse_document
 from tests.events import read_events
 
 # Dense(4) on 8 features, SGD without momentum (2 FLOPs per parameter update, no state):
@@ -108,6 +109,7 @@ COST_TAGS = {
     "cost/training_flops_per_step", "cost/memory/weight_bytes", "cost/memory/gradient_bytes",
     "cost/memory/optimizer_bytes", "cost/memory/activation_bytes", "cost/memory/training_bytes",
     "cost/peak_flops_per_sec", "cost/layers", "cost/notes", "cost/top_layers", "custom_scalars__config__",
+    "nns/cost",
 }
 RATE_TAGS = {"samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu"}
 
@@ -141,6 +143,13 @@ def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
     assert events[("train", "cost/peak_flops_per_sec")] == [(0, 1000.0)]
     assert "| Dense |" in events[("train", "cost/layers")][0][1]
     assert events[("train", "cost/top_layers")][0][1].startswith(b"\x89PNG")
+
+    [(step, document)] = events[("train", "nns/cost")]  # what the Cost tab shows
+    document = parse_document(document)
+    assert (step, document["params"], document["batch_size"]) == (0, 36, 32)
+    assert document["training_flops"] == 32 * 2 * FORWARD_PER_SAMPLE + UPDATE_PER_STEP
+    assert document["peak"]["flops_per_sec"] == 1000.0
+    assert [row["type"] for row in document["layers"]] == ["Dense"]
 
 
 def test_steps_per_execution_counts_every_step(tmp_path):
