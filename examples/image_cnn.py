@@ -20,7 +20,7 @@ import nns_callbacks
 nns_callbacks.quiet_startup()  # before Keras: no TensorFlow start-up lines in the output
 
 import keras
-from quickstart import CLASSES, argument_parser, print_throughput, synthetic_images
+from quickstart import CLASSES, argument_parser, print_tensorboard_command, print_throughput, synthetic_images
 
 from nns_callbacks import NNSCallback
 
@@ -88,7 +88,7 @@ def main(argv=None):
     )
     print_top_layers(callbacks[0].cost)
     print_throughput(history)
-    print(f"TensorBoard (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {args.log_dir}")
+    print_tensorboard_command(args.log_dir)
     return history
 
 

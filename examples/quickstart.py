@@ -78,6 +78,11 @@ def _rates(logs, prefix: str, epoch: int) -> str:
     return text
 
 
+def print_tensorboard_command(log_dir: str) -> None:
+    """How to look at the run: every example's runs side by side, in TensorBoard's Cost tab and the others."""
+    print(f"TensorBoard, Cost tab (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {log_dir}")
+
+
 def argument_parser(description: str, name: str = "quickstart") -> argparse.ArgumentParser:
     """The options the image examples share; each writes to its own log directory, logs/<name>."""
     parser = argparse.ArgumentParser(description=description)
@@ -106,7 +111,7 @@ def main(argv=None):
     print_throughput(history)
     if callback.peak is not None:
         print(f"MFU is achieved / peak FLOP/s; peak {callback.peak.flops_per_sec / 1e9:.1f} GFLOP/s ({callback.peak.source})")
-    print(f"TensorBoard (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {args.log_dir}")
+    print_tensorboard_command(args.log_dir)
     return history
 
 

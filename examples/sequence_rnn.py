@@ -23,7 +23,7 @@ import argparse
 
 import keras
 import numpy as np
-from quickstart import print_throughput
+from quickstart import print_tensorboard_command, print_throughput
 
 from nns_callbacks import NNSCallback
 
@@ -78,7 +78,7 @@ def main(argv=None):
     )
     print_recurrent_cost(callback.cost, args.length)
     print_throughput(history)
-    print(f"TensorBoard (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {args.log_dir}")
+    print_tensorboard_command(args.log_dir)
     return history
 
 

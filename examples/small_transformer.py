@@ -21,7 +21,7 @@ nns_callbacks.quiet_startup()  # before Keras: no TensorFlow start-up lines in t
 import argparse
 
 import keras
-from quickstart import print_throughput
+from quickstart import print_tensorboard_command, print_throughput
 from sequence_rnn import VOCABULARY, synthetic_sequences
 
 from nns_callbacks import NNSCallback
@@ -89,7 +89,7 @@ def main(argv=None):
     )
     print_cost_by_type(callback.cost)
     print_throughput(history)
-    print(f"TensorBoard (every example's runs side by side): .venv/bin/tensorboard --logdir logs  # this one: {args.log_dir}")
+    print_tensorboard_command(args.log_dir)
     return history
 
 
