@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import math
 import warnings
@@ -17,7 +18,7 @@ from .cost import ModelCost
 from .keras_compat import type_name
 from .optimizers import optimizer_cost, resolve_optimizer
 from .registry import FREE, LayerCost, collecting_unsupported, fitting_rule, overriding_rules
-from .walk import LeafCall, ModelWalk
+from .walk import LeafCall, ModelWalk, Replay
 
 _warned_unsupported: set[str] = set()
 
@@ -208,8 +209,9 @@ def _specs_like(model, shapes, batch_size):
 _RULE_FAILED = " (rule failed)"
 
 
-def _leaf_cost(leaf: LeafCall, unsupported) -> LayerCost | None:
-    """The rule's cost of one call; ``None`` (and an ``unsupported`` entry) when there is none."""
+def _leaf_cost(leaf: LeafCall, unsupported, failures: list[str]) -> LayerCost | None:
+    """The rule's cost of one call; ``None`` (and an ``unsupported`` entry, and for a failing rule a
+    message in ``failures``) when there is none."""
     if leaf.kind == "traced":
         return FREE
     if leaf.kind == "untraceable":
@@ -221,10 +223,9 @@ def _leaf_cost(leaf: LeafCall, unsupported) -> LayerCost | None:
     try:
         return rule(leaf.layer, leaf.call)
     except Exception as error:  # noqa: BLE001  (a broken rule must not stop training)
-        warnings.warn(
+        failures.append(
             f"nns_callbacks: cost rule {rule.__name__} failed on {leaf.path} "
-            f"({type_name(leaf.layer)}): {error!r}; counted as 0",
-            stacklevel=6,
+            f"({type_name(leaf.layer)}): {error!r}; counted as 0"
         )
         unsupported[type_name(leaf.layer) + _RULE_FAILED] += 1
         return None
@@ -245,87 +246,209 @@ def _backward(leaf: LeafCall, cost: LayerCost) -> int:
 _KEPT = {"outputs": ("outputs",), "inputs": ("inputs",), "inputs+outputs": ("inputs", "outputs"), "nothing": ()}
 
 
-def _saved_bytes(leaf: LeafCall, cost: LayerCost, kept: set) -> int:
-    """Bytes the call keeps for the backward pass that no earlier call keeps already (``kept``: their keys)."""
+def _newly_kept(leaf: LeafCall, cost: LayerCost, kept: set) -> list[tuple]:
+    """``(elements, dtype, is an input)`` of the tensors the call keeps for the backward pass that no earlier
+    call keeps already (``kept``: their ids, to which theirs are added)."""
+    if not (leaf.trains or leaf.needs_input_grad) or cost.saved_elements is not None:
+        return []
+    newly = []
+    for side in _KEPT[cost.keeps]:
+        for tensor_id, elements, tensor_dtype in getattr(leaf, side):
+            if elements is None or tensor_id in kept:
+                continue  # a size Keras can't tell, or a tensor already counted
+            kept.add(tensor_id)
+            newly.append((elements, tensor_dtype, side == "inputs"))
+    return newly
+
+
+def _saved_bytes(leaf: LeafCall, cost: LayerCost, dtype, newly: list[tuple]) -> int:
+    """Bytes the call keeps for the backward pass: ``newly`` (see ``_newly_kept``) and buffers of its own;
+    ``dtype``: its layer's compute dtype, or ``None``."""
     if not (leaf.trains or leaf.needs_input_grad):
         return 0
-    dtype = getattr(leaf.layer, "compute_dtype", None)
     if cost.saved_elements is not None:
         dtype = dtype or (leaf.call.output_dtypes[0] if leaf.call.output_dtypes else None)
         return cost.saved_elements * _itemsize(dtype or keras.config.floatx())
     total = cost.buffers * _itemsize(dtype or keras.config.floatx())
-    for side in _KEPT[cost.keeps]:
-        for key, elements, tensor_dtype in getattr(leaf, side):
-            if elements is None or key in kept:
-                continue  # a size Keras can't tell, or a tensor already counted
-            kept.add(key)
-            total += elements * _itemsize(dtype if side == "inputs" and dtype else tensor_dtype)
+    for elements, tensor_dtype, is_input in newly:
+        total += elements * _itemsize(dtype if is_input and dtype else tensor_dtype)
     return total
 
 
-def _new_weights(layer, seen: set[int]) -> list:
-    fresh = []
-    for weight in getattr(layer, "weights", []):
-        if id(weight) not in seen:
-            seen.add(id(weight))
-            fresh.append(weight)
-    return fresh
+class _WeightSizes(dict):
+    """``{id(weight): (parameters, trainable parameters, bytes)}``, filled as weights are looked up."""
+
+    def __init__(self):
+        super().__init__()
+        self._settled: set[int] = set()
+
+    def of(self, weight) -> tuple[int, int, int]:
+        sizes = self.get(id(weight))
+        if sizes is None:
+            params = math.prod(compat.variable_shape(weight))
+            sizes = self[id(weight)] = (params, params if weight.trainable else 0, params * _itemsize(weight.dtype))
+        return sizes
+
+    def total(self, weights) -> tuple[int, int, int]:
+        """(parameters, trainable parameters, bytes) of ``weights``."""
+        params = trainable = nbytes = 0
+        for weight in weights:
+            p, t, b = self.of(weight)
+            params, trainable, nbytes = params + p, trainable + t, nbytes + b
+        return params, trainable, nbytes
+
+    def new(self, layer, seen: set[int]) -> tuple[int, int, int]:
+        """The sizes of the weights of ``layer`` not in ``seen``; they join it."""
+        return self.total(compat.unseen_weights(layer, seen, self._settled))
 
 
-def _weights_params(weights) -> tuple[int, int, int]:
-    """(parameters, trainable parameters, bytes) of ``weights``."""
-    params = sum(math.prod(w.shape) for w in weights)
-    trainable = sum(math.prod(w.shape) for w in weights if w.trainable)
-    nbytes = sum(math.prod(w.shape) * _itemsize(w.dtype) for w in weights)
-    return params, trainable, nbytes
+@dataclasses.dataclass
+class _Plan:
+    """What every leaf that shares a template shares: its cost and how it reads in a row."""
+
+    cost: LayerCost
+    counted: bool
+    reported: collections.Counter
+    type: str
+    output_shape: str
+    is_layer: bool
+    dtype: str | None  # an op's compute dtype (a layer's is its own)
 
 
-def _layer_rows(model, walk: ModelWalk, update_flops: int, unsupported) -> list[dict]:
-    seen: set[int] = set()
-    rows = []
-    costs: dict[int, tuple[LayerCost | None, collections.Counter]] = {}
-    kept: set = set()
-    for leaf in walk.leaves:
-        cost, reported = _cached_cost(leaf, costs)
-        unsupported.update(reported)
-        counted = cost is not None
-        if not counted:
-            cost = LayerCost(saved_elements=0)
-        params, trainable, weight_bytes = _weights_params(_new_weights(leaf.layer, seen))
+def _plan(template: LeafCall, failures: list[str]) -> _Plan:
+    reported = collections.Counter()
+    with collecting_unsupported(reported):
+        cost = _leaf_cost(template, reported, failures)
+    shapes = template.call.output_shapes
+    is_layer = isinstance(template.layer, keras.layers.Layer)
+    return _Plan(
+        cost=LayerCost(saved_elements=0) if cost is None else cost,
+        counted=cost is not None,
+        reported=reported,
+        type=type_name(template.layer),
+        output_shape=str(shapes[0][1:] if len(shapes) == 1 else [s[1:] for s in shapes]),
+        is_layer=is_layer,
+        dtype=None if is_layer else getattr(template.layer, "compute_dtype", None),
+    )
+
+
+@dataclasses.dataclass
+class _Place:
+    """A leaf's place in a trace, as every replay repeats it: what it keeps anew for the backward pass
+    (a replay's tensors are its own), and for an op its row after name and call (``None``: no row)."""
+
+    newly_kept: list[tuple]
+    row: tuple | None = None
+
+
+_ROW_COLUMNS = (
+    "name", "type", "call", "output_shape", "params", "trainable_params", "forward_macs", "forward_flops",
+    "backward_flops", "training_flops", "weight_bytes", "activation_bytes", "counted",
+)
+
+
+class _Rows:
+    """The table's rows, added leaf by leaf: a row per leaf that adds something.
+
+    Leaves that share a template share its plan; a replayed op has its place's row.
+    """
+
+    def __init__(self, update_flops: int, unsupported, sizes: _WeightSizes):
+        self.rows: list[tuple] = []
+        self.seen: set[int] = set()
+        self.failures: list[str] = []
+        self._update_flops = update_flops
+        self._unsupported = unsupported
+        self._sizes = sizes
+        self._plans: dict[int, _Plan] = {}
+        self._places: dict[int, list[tuple]] = {}  # by trace: (step, plan, place) of each step
+        self._kept: set[int] = set()
+
+    def add_replay(self, replay: Replay) -> None:
+        """The rows of a replay: an op's are its place's; a layer's are worked out for its own weights."""
+        own = replay.own
+        places = self._places.get(id(replay.trace)) or self._place_trace(replay.trace)
+        for (step, plan, place), call_index in zip(places, replay.call_indices):
+            if plan.reported:
+                self._unsupported.update(plan.reported)
+            if plan.is_layer:
+                path = own[:-1] if step.suffix is None else own + step.suffix
+                self._add(step.leaf, replay.mapping[step.layer_id], path, call_index, plan, place.newly_kept)
+            elif place.row is not None:
+                self.rows.append((own + step.suffix, plan.type, call_index, *place.row))
+
+    def add(self, leaf: LeafCall) -> None:
+        """The row of a leaf the walk recorded (not a replayed one)."""
+        plan = self._plans.get(id(leaf)) or self._plan(leaf)
+        if plan.reported:
+            self._unsupported.update(plan.reported)
+        self._add(leaf, leaf.layer, leaf.path, leaf.call_index, plan, _newly_kept(leaf, plan.cost, self._kept))
+
+    def _add(self, leaf: LeafCall, layer, path: str, call_index: int, plan: _Plan, newly_kept: list[tuple]) -> None:
+        """The row of ``layer``'s call, which ``leaf`` records (or the leaf a replay repeats for it)."""
+        if plan.is_layer:
+            params, trainable, weight_bytes = self._sizes.new(layer, self.seen)
+            if not leaf.in_call and _adds_nothing(leaf, plan.counted, params, plan.cost, 0, 0):
+                return  # a layer's row is decided by its weights: no need for its backward pass
+            dtype = getattr(layer, "compute_dtype", None)
+        else:
+            params = trainable = weight_bytes = 0
+            dtype = plan.dtype
+        row = self._row(leaf, plan, params, trainable, weight_bytes, _saved_bytes(leaf, plan.cost, dtype, newly_kept))
+        if row is not None:
+            self.rows.append((path, plan.type, call_index, *row))
+
+    def _row(self, leaf, plan: _Plan, params, trainable, weight_bytes, saved_bytes) -> tuple | None:
+        """The row after name, type and call; ``None`` where it adds nothing."""
+        cost = plan.cost
         backward = _backward(leaf, cost)
-        saved_bytes = _saved_bytes(leaf, cost, kept)
-        if _adds_nothing(leaf, counted, params, cost, backward, saved_bytes):
-            continue
-        shapes = leaf.call.output_shapes
-        rows.append(
-            {
-                "name": leaf.path,
-                "type": type_name(leaf.layer),
-                "call": leaf.call_index,
-                "output_shape": str(shapes[0][1:] if len(shapes) == 1 else [s[1:] for s in shapes]),
-                "params": params,
-                "trainable_params": trainable,
-                "forward_macs": cost.macs,
-                "forward_flops": cost.forward_flops,
-                "backward_flops": backward,
-                "training_flops": cost.forward_flops + backward + update_flops * trainable,
-                "weight_bytes": weight_bytes,
-                "activation_bytes": saved_bytes,
-                "counted": counted,
-            }
-        )
-    rows += _unattributed_rows(model, seen, update_flops)
-    return rows
+        if _adds_nothing(leaf, plan.counted, params, cost, backward, saved_bytes):
+            return None
+        forward = cost.forward_flops
+        training = forward + backward + self._update_flops * trainable
+        return (plan.output_shape, params, trainable, cost.macs, forward, backward, training, weight_bytes,
+                saved_bytes, plan.counted)
+
+    def _plan(self, template: LeafCall) -> _Plan:
+        plan = self._plans.get(id(template))
+        if plan is None:
+            plan = self._plans[id(template)] = _plan(template, self.failures)
+        return plan
+
+    def _place_trace(self, trace) -> list[tuple]:
+        """``(step, plan, place)`` of each of a trace's steps; its place: what it keeps anew, as if the trace's
+        tensors were all new."""
+        kept: set[int] = set()
+        places = self._places[id(trace)] = []
+        for step in trace.steps:
+            plan = self._plan(step.template)
+            place = _Place(_newly_kept(step.leaf, plan.cost, kept))
+            if not plan.is_layer:
+                saved_bytes = _saved_bytes(step.leaf, plan.cost, plan.dtype, place.newly_kept)
+                place.row = self._row(step.leaf, plan, 0, 0, 0, saved_bytes)
+            places.append((step, plan, place))
+        return places
 
 
-def _cached_cost(leaf: LeafCall, costs: dict) -> tuple[LayerCost | None, collections.Counter]:
-    """The leaf's cost and what it reported unsupported; a replayed leaf reuses its template's."""
-    template = leaf.template or leaf
-    if id(template) not in costs:
-        reported = collections.Counter()
-        with collecting_unsupported(reported):
-            costs[id(template)] = (_leaf_cost(template, reported), reported)
-    return costs[id(template)]
+def _layer_rows(
+    model, weights: list, walk: ModelWalk, update_flops: int, unsupported, sizes: _WeightSizes
+) -> dict[str, list]:
+    """The table's columns (``weights``: the model's); warns of the rules that failed."""
+    rows = _Rows(update_flops, unsupported, sizes)
+    for entry in walk.entries:
+        if isinstance(entry, Replay):
+            rows.add_replay(entry)
+        else:
+            rows.add(entry)
+    for message in rows.failures:
+        warnings.warn(message, stacklevel=4)
+    table = rows.rows + [
+        tuple(row[name] for name in _ROW_COLUMNS)
+        for row in _unattributed_rows(model, weights, rows.seen, update_flops, sizes)
+    ]
+    if not table:
+        return {name: [] for name in _ROW_COLUMNS}
+    return {name: list(column) for name, column in zip(_ROW_COLUMNS, zip(*table))}
 
 
 def _adds_nothing(leaf: LeafCall, counted: bool, params: int, cost: LayerCost, backward: int, saved: int) -> bool:
@@ -335,12 +458,12 @@ def _adds_nothing(leaf: LeafCall, counted: bool, params: int, cost: LayerCost, b
     return leaf.kind == "traced" and leaf.children > 0 and params == 0
 
 
-def _unattributed_rows(model, seen: set[int], update_flops: int) -> list[dict]:
-    """Weights that no costed call owns (a subclassed model's own variables), as one row."""
-    rest = [w for w in model.weights if id(w) not in seen]
+def _unattributed_rows(model, weights: list, seen: set[int], update_flops: int, sizes: _WeightSizes) -> list[dict]:
+    """The model's ``weights`` that no costed call owns (a subclassed model's own variables), as one row."""
+    rest = [w for w in weights if id(w) not in seen]
     if not rest:
         return []
-    params, trainable, nbytes = _weights_params(rest)
+    params, trainable, nbytes = sizes.total(rest)
     return [
         {
             "name": f"{model.name} (own weights)",
@@ -367,9 +490,33 @@ _COLUMN_ORDER = [
 ]
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=[c for c in _COLUMN_ORDER if not c.endswith("_share")])
-    for column in ("forward_flops", "training_flops", "activation_bytes"):
+_SHARED_COLUMNS = ("forward_flops", "training_flops", "activation_bytes")
+_COUNT_COLUMNS = (
+    "call", "params", "trainable_params", "forward_macs", "forward_flops", "backward_flops", "training_flops",
+    "weight_bytes", "activation_bytes",
+)
+
+
+def _int64_arrays(columns: dict[str, list]) -> dict[str, np.ndarray]:
+    """The count columns that are all 64-bit integers, as arrays (pandas makes the same of them, slower)."""
+    arrays = {name: np.array(columns[name]) for name in _COUNT_COLUMNS}
+    return {name: values for name, values in arrays.items() if values.dtype == np.int64}
+
+
+def _frame(columns: dict[str, list], arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The table, with each row's share of the shared columns' totals; ``arrays``: see ``_int64_arrays``."""
+    data = {**columns, **arrays}
+    for column in _SHARED_COLUMNS:
+        total = data[column].sum()
+        data[f"{column}_share"] = data[column] / total if total else np.zeros(len(data[column]))
+    return pd.DataFrame({name: data[name] for name in _COLUMN_ORDER})
+
+
+def _frame_inferred(columns: dict[str, list]) -> pd.DataFrame:
+    """``_frame`` where pandas tells the columns' types (no rows, figures beyond 64-bit integers, fractions)."""
+    rows = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for column in _SHARED_COLUMNS:
         total = frame[column].sum()
         frame[f"{column}_share"] = frame[column] / total if total else 0.0
     return frame[_COLUMN_ORDER]
@@ -377,13 +524,14 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost:
     opt_cost = optimizer_cost(optimizer)
-    rows = _layer_rows(model, walk, opt_cost.update_flops, walk.unsupported)
-    frame = _frame(rows)
+    sizes = _WeightSizes()
+    weights = model.weights
+    columns = _layer_rows(model, weights, walk, opt_cost.update_flops, walk.unsupported, sizes)
+    layers, sums = _table(columns)
     _warn_unsupported(walk.unsupported, walk.reasons)
-    params, trainable, weight_bytes = _weights_params(model.weights)
-    trainable_bytes = _trainable_bytes(model.weights)
-    forward_flops = int(frame["forward_flops"].sum())
-    backward_flops = int(frame["backward_flops"].sum())
+    params, trainable, weight_bytes = sizes.total(weights)
+    trainable_bytes = _trainable_bytes(weights, sizes)
+    forward_flops, backward_flops = sums["forward_flops"], sums["backward_flops"]
     optimizer_flops = opt_cost.update_flops * trainable
     return ModelCost(
         model_name=model.name,
@@ -393,7 +541,7 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
         params=params,
         trainable_params=trainable,
         non_trainable_params=params - trainable,
-        forward_macs=int(frame["forward_macs"].sum()),
+        forward_macs=sums["forward_macs"],
         forward_flops=forward_flops,
         backward_flops=backward_flops,
         optimizer_flops=optimizer_flops,
@@ -401,24 +549,37 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
         weight_bytes=weight_bytes,
         gradient_bytes=trainable_bytes,
         optimizer_bytes=int(opt_cost.slots * trainable_bytes),
-        activation_bytes=int(frame["activation_bytes"].sum()),
-        layers=frame,
+        activation_bytes=sums["activation_bytes"],
+        layers=layers,
         unsupported=dict(walk.unsupported),
     )
 
 
-def _trainable_bytes(weights) -> int:
+_SUMMED_COLUMNS = ("forward_macs", "forward_flops", "backward_flops", "activation_bytes")
+
+
+def _table(columns: dict[str, list]) -> tuple:
+    """The per-layer table and the totals of its summed columns (from 64-bit integer arrays where they fit)."""
+    arrays = _int64_arrays(columns)
+    if columns["name"] and all(name in arrays for name in _SHARED_COLUMNS + _SUMMED_COLUMNS):
+        return _frame(columns, arrays), {name: int(arrays[name].sum()) for name in _SUMMED_COLUMNS}
+    frame = _frame_inferred(columns)
+    return frame, {name: int(frame[name].sum()) for name in _SUMMED_COLUMNS}
+
+
+def _trainable_bytes(weights, sizes: _WeightSizes) -> int:
     """Bytes of the trainable weights: what their gradients, and each optimizer slot (step counters aside), take."""
-    return sum(math.prod(w.shape) * _itemsize(w.dtype) for w in weights if w.trainable)
+    return sizes.total(w for w in weights if w.trainable)[2]
 
 
 def _policy_name(model) -> str:
     """The dtype policy the model's layers compute with: theirs where they agree (a model loaded from a
     file keeps the policy it was saved with in its layers, not in itself), else the model's own."""
+    known: dict[int, bool] = {}
     names = collections.Counter(
         getattr(getattr(layer, "dtype_policy", None), "name", None)
         for layer in compat.sublayers(model)[1:]
-        if getattr(layer, "weights", None)
+        if compat.has_weights(layer, known)
     )
     names.pop(None, None)
     if len(names) == 1:

@@ -7,6 +7,7 @@ changes one fails one named test instead of silently changing an estimate.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import sys
@@ -199,15 +200,100 @@ def _node_during_walk(*args, **kwargs):
     return _ORIGINAL_NODE(*args, **kwargs)
 
 
+# Internal: Keras's per-thread state, which holds the context of the layer call under way.  Public alternative: none.
+_GLOBAL_STATE = importlib.import_module("keras.src.backend.common.global_state")
+
+
+def in_layer_call() -> bool:
+    """Whether a layer's ``__call__`` runs in this thread (its ``training`` then passes on to the layers it calls)."""
+    return _GLOBAL_STATE.get_global_attribute("current_call_ctx") is not None
+
+
+def keras_mask(tensor):
+    """The mask Keras attached to a tensor, or ``None``."""
+    # Internal: where Keras keeps a tensor's mask.  Public alternative: none.
+    return getattr(tensor, "_keras_mask", None)
+
+
+def variable_shape(variable) -> tuple:
+    """``tuple(variable.shape)``, without the ``TensorShape`` the TensorFlow backend builds for each call."""
+    # Internal: the shape every Keras variable keeps.  Public alternative: ``tuple(variable.shape)``.
+    if _VariableBase is not None and isinstance(variable, _VariableBase):
+        return _VARIABLE_SHAPE(variable)
+    return tuple(variable.shape)
+
+
+_VARIABLE_SHAPE = None if _VariableBase is None else _VariableBase.shape.fget
+
+
+def unseen_weights(layer, seen: set[int], settled: set[int]) -> list:
+    """The weights of ``layer`` (those ``layer.weights`` lists) whose ids are not in ``seen``, which they join.
+
+    ``settled``: ids of the layers whose weights are all in ``seen``, not looked into again; ``layer`` joins them.
+    """
+    if id(layer) in settled:
+        return []
+    if type(layer).weights is _LAYER_WEIGHTS:
+        # Internal: the variables a layer owns and the layers it holds, which ``Layer.weights`` gathers.
+        # Public alternative: ``layer.weights``, which gathers a block's weights again for each enclosing layer.
+        own, nested = layer._trainable_variables + layer._non_trainable_variables, layer._layers
+    else:
+        own, nested = layer.weights, ()
+    fresh = []
+    for weight in own:
+        if id(weight) not in seen:
+            seen.add(id(weight))
+            fresh.append(weight)
+    for sublayer in nested:
+        fresh += unseen_weights(sublayer, seen, settled)
+    settled.add(id(layer))
+    return fresh
+
+
+def has_trainable_weights(layer) -> bool:
+    """``bool(layer.trainable_weights)``, from the first trainable weight found (not a list of them all)."""
+    if type(layer).trainable_weights is not _LAYER_TRAINABLE_WEIGHTS:
+        return bool(layer.trainable_weights)
+    return bool(layer.trainable) and _any_trainable(layer)
+
+
+def _any_trainable(layer) -> bool:
+    """Whether any of ``layer.weights`` is trainable."""
+    if type(layer).weights is not _LAYER_WEIGHTS:
+        return any(weight.trainable for weight in layer.weights)
+    # Internal: as in ``unseen_weights``.
+    own = layer._trainable_variables + layer._non_trainable_variables
+    return any(weight.trainable for weight in own) or any(_any_trainable(sublayer) for sublayer in layer._layers)
+
+
+def has_weights(layer, known: dict[int, bool]) -> bool:
+    """``bool(layer.weights)``, reusing and filling ``known`` (``{id(layer): bool(layer.weights)}``)."""
+    found = known.get(id(layer))
+    if found is None:
+        if type(layer).weights is _LAYER_WEIGHTS:  # Internal: as in ``unseen_weights``.
+            found = bool(layer._trainable_variables or layer._non_trainable_variables) or any(
+                has_weights(sublayer, known) for sublayer in layer._layers
+            )
+        else:
+            found = bool(layer.weights)
+        known[id(layer)] = found
+    return found
+
+
+_LAYER_WEIGHTS = vars(keras.layers.Layer)["weights"]
+_LAYER_TRAINABLE_WEIGHTS = vars(keras.layers.Layer)["trainable_weights"]
+
+
 def sublayers(layer) -> list:
     """The layer and every layer nested in it, in creation order."""
     # Internal.  Public alternative: none for a Layer (``Model.layers`` is one level of a model).
     return list(layer._flatten_layers(include_self=True, recursive=True))
 
 
-def sublayer_mapping(template, layer) -> dict[int, object] | None:
-    """``{id(sublayer of template): the matching sublayer of layer}`` (both included); ``None`` if their classes differ."""
-    theirs, ours = sublayers(template), sublayers(layer)
+def sublayer_mapping(theirs: list, layer) -> dict[int, object] | None:
+    """``{id(sublayer in theirs): the matching sublayer of layer}``, ``theirs`` being ``sublayers(template)``;
+    ``None`` if their classes differ."""
+    ours = sublayers(layer)
     if len(theirs) != len(ours) or any(type(a) is not type(b) for a, b in zip(theirs, ours)):
         return None
     return {id(a): b for a, b in zip(theirs, ours)}
@@ -215,7 +301,12 @@ def sublayer_mapping(template, layer) -> dict[int, object] | None:
 
 def op_label(op) -> str:
     """The ``keras.ops`` name of an op: ``Einsum`` -> ``einsum``, ``DotProductAttention`` -> ``dot_product_attention``."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(op).__name__).lower()
+    return _class_label(type(op))
+
+
+@functools.cache
+def _class_label(cls: type) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__).lower()
 
 
 def type_name(op) -> str:

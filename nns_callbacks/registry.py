@@ -132,7 +132,7 @@ class LayerCall:
     def argument(self, name: str, default=None):
         """The call argument ``name`` as bound to the layer's ``call`` signature."""
         try:
-            bound = inspect.signature(self.layer.call).bind(*self.args, **self.kwargs)
+            bound = _call_signature(self.layer.call).bind(*self.args, **self.kwargs)
         except TypeError:
             return default
         return bound.arguments.get(name, default)
@@ -157,6 +157,20 @@ class LayerCall:
     @property
     def input_elements(self) -> int:
         return sum(math.prod(s) for s in self.input_shapes)
+
+
+_SIGNATURES: dict = {}
+
+
+def _call_signature(call) -> inspect.Signature:
+    """``inspect.signature(call)``, worked out once per method (``layer.call`` is a new bound method each time)."""
+    function = getattr(call, "__func__", None)
+    if function is None:
+        return inspect.signature(call)
+    signature = _SIGNATURES.get(function)
+    if signature is None:
+        signature = _SIGNATURES[function] = inspect.signature(call)
+    return signature
 
 
 Rule = Callable[[object, LayerCall], LayerCost]

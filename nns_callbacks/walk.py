@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import threading
@@ -48,11 +49,14 @@ class LeafCall:
     ``"untraceable"`` (a layer that could not be traced: counted as 0).
     ``in_call``: a Keras op recorded inside a traced layer's ``call``.
     ``template``: the leaf this one replays (same layer configuration, same call), which has the same cost.
-    ``inputs``, ``outputs``: ``(key, elements, dtype)`` of its symbolic tensors, the key the
-    same wherever the tensor is passed, so that a tensor two calls keep is counted once.
+    ``inputs``, ``outputs``: ``(id, elements, dtype)`` of its symbolic tensors, the id the same wherever
+    the tensor is passed, so that a tensor two calls keep is counted once.
+    ``step``: for a replayed leaf, its place in the trace it repeats; its tensors are its replay's own,
+    and its ``call`` is that of the leaf it repeats (the same arguments, the same shapes).
     """
 
     path: str
+    layer: object
     call: LayerCall
     call_index: int
     needs_input_grad: bool
@@ -63,24 +67,148 @@ class LeafCall:
     template: LeafCall | None = None
     inputs: tuple = ()
     outputs: tuple = ()
-
-    @property
-    def layer(self):
-        return self.call.layer
+    step: _Step | None = None
 
 
 @dataclasses.dataclass
 class _Trace:
-    """The leaves a traced call recorded, to replay for a layer of the same configuration called alike."""
+    """The leaves a traced call recorded (``entries``: leaves and replays), to replay for a layer of the
+    same configuration called alike."""
 
     layer: object
     prefix: str
-    leaves: list[LeafCall]
+    entries: list
     outputs: object
+
+    @functools.cached_property
+    def sublayers(self) -> list:
+        return compat.sublayers(self.layer)
+
+    @functools.cached_property
+    def plan(self) -> list[tuple]:
+        """``(layer_id, suffix)`` of each step: what a replay reads of it."""
+        return [(step.layer_id, step.suffix) for step in self.steps]
+
+    @functools.cached_property
+    def steps(self) -> list[_Step] | None:
+        """A step per leaf; ``None`` where a leaf's layer is not a sublayer of the traced layer."""
+        ids = {id(sublayer) for sublayer in self.sublayers}
+        steps = []
+        for leaf in _leaves(self.entries):
+            layer_id = id(leaf.layer) if isinstance(leaf.layer, keras.layers.Layer) else None
+            if layer_id is not None and layer_id not in ids:
+                return None
+            suffix = leaf.path[len(self.prefix):] if leaf.path.startswith(self.prefix) else None
+            steps.append(_Step(self, leaf, leaf.template or leaf, layer_id, suffix))
+        return steps
+
+
+@dataclasses.dataclass(eq=False)
+class _Step:
+    """One leaf of a trace, as its replays repeat it.
+
+    ``layer_id``: the id of its layer among the traced layer's sublayers (``None`` for an op);
+    ``suffix``: its path below the traced layer (``None`` for the traced layer's own row).
+    """
+
+    trace: _Trace
+    leaf: LeafCall
+    template: LeafCall
+    layer_id: int | None
+    suffix: str | None
+
+    @functools.cached_property
+    def repeated(self) -> tuple:
+        """The fields of a replayed leaf after its ``call_index``."""
+        leaf = self.leaf
+        return (leaf.needs_input_grad, leaf.trains, leaf.kind, leaf.children, leaf.in_call, self.template,
+                leaf.inputs, leaf.outputs, self)
+
+
+@dataclasses.dataclass(eq=False)
+class Replay:
+    """A trace's leaves repeated for another layer: its sublayers stand in for the traced layer's (``mapping``:
+    by their ids), its path ``own`` for the traced layer's; ``call_indices``: one per step."""
+
+    trace: _Trace
+    own: str
+    mapping: dict[int, object]
+    call_indices: list[int]
+
+    def __len__(self) -> int:
+        return len(self.call_indices)
+
+    @functools.cached_property
+    def leaves(self) -> list[LeafCall]:
+        return [self.leaf(step, index) for step, index in zip(self.trace.steps, self.call_indices)]
+
+    def leaf(self, step: _Step, call_index: int) -> LeafCall:
+        """The leaf that repeats ``step``."""
+        layer = step.leaf.layer if step.layer_id is None else self.mapping[step.layer_id]
+        path = self.own[:-1] if step.suffix is None else self.own + step.suffix
+        return LeafCall(path, layer, step.leaf.call, call_index, *step.repeated)
+
+
+def _leaves(entries: list) -> list[LeafCall]:
+    """The leaves of a walk's entries, a replay's made from it."""
+    leaves = []
+    for entry in entries:
+        if isinstance(entry, Replay):
+            leaves += entry.leaves
+        else:
+            leaves.append(entry)
+    return leaves
+
+
+@dataclasses.dataclass
+class _GraphCall:
+    """A graph node's call of a layer through Keras's ``__call__``, and what the walk's hook received of it."""
+
+    layer: object
+    args: tuple
+    kwargs: dict
+    received: tuple | None = None  # (args, kwargs, trace key, outputs) of the layer's symbolic call
+
+    def passed_on(self, outputs) -> tuple | None:
+        """The trace key of the call where Keras passed the arguments on as given (adding plain constants
+        such as ``training``) and returned the hook's outputs untouched (no mask); else ``None``."""
+        if self.received is None:
+            return None
+        args, kwargs, key, made = self.received
+        if made is not outputs or any(compat.keras_mask(x) is not None for x in _tensors(outputs)):
+            return None
+        added = [value for name, value in kwargs.items() if name not in self.kwargs]
+        if not set(self.kwargs) <= set(kwargs) or not all(isinstance(x, _PLAIN) for x in _flatten(added)):
+            return None
+        given = _flatten((self.args, self.kwargs))
+        passed = _flatten((args, {name: kwargs[name] for name in self.kwargs}))
+        return key if len(given) == len(passed) and all(a is b for a, b in zip(given, passed)) else None
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _flatten(structure) -> list:
+    """``keras.tree.flatten(structure)``, quicker for the tuples, lists and dicts that calls take."""
+    kind = type(structure)
+    if kind is tuple or kind is list:
+        return [leaf for item in structure for leaf in _flatten(item)]
+    if kind is dict:
+        try:
+            keys = sorted(structure)
+        except TypeError:  # keys of several types: Keras's own order
+            return keras.tree.flatten(structure)
+        return [leaf for key in keys for leaf in _flatten(structure[key])]
+    if isinstance(structure, _LEAVES):
+        return [structure]
+    return keras.tree.flatten(structure)
+
+
+_LEAVES = (keras.KerasTensor, keras.Variable, *_PLAIN)
 
 
 def _tensors(structure) -> list:
-    return [x for x in keras.tree.flatten(structure) if hasattr(x, "shape") and hasattr(x, "dtype")]
+    return [x for x in _flatten(structure) if hasattr(x, "shape") and hasattr(x, "dtype")]
 
 
 def _shapes(tensors) -> list[tuple]:
@@ -92,7 +220,7 @@ def _is_symbolic(x) -> bool:
 
 
 def _trains(layer) -> bool:
-    return bool(getattr(layer, "trainable_weights", None)) and getattr(layer, "trainable", True)
+    return compat.has_trainable_weights(layer) and getattr(layer, "trainable", True)
 
 
 def _graph_output(layer):
@@ -104,26 +232,22 @@ def _graph_output(layer):
 
 
 def _described(tensors) -> tuple:
-    """``((0, id), elements, dtype)`` of each tensor; elements ``None`` where a size is unknown."""
+    """``(id, elements, dtype)`` of each tensor; elements ``None`` where a size is unknown."""
     described = []
     for x in tensors:
         shape = tuple(x.shape)
         elements = None if any(d is None for d in shape) else math.prod(shape)
-        described.append(((0, id(x)), elements, str(x.dtype)))
+        described.append((id(x), elements, str(x.dtype)))
     return tuple(described)
 
 
-def _rescoped(described: tuple, scope: int) -> tuple:
-    return tuple(((scope, key[1]), elements, dtype) for key, elements, dtype in described)
-
-
-def _as_specs(outputs, inputs):
+def _as_specs(outputs, inputs: list):
     """Symbolic outputs: concrete arrays become specs, and a sparse flag no input had is dropped.
 
     Keras marks ``x * constant`` sparse when the constant is a backend array; the
-    next layer then fails on a sparse placeholder.
+    next layer then fails on a sparse placeholder.  ``inputs``: the call's tensors.
     """
-    any_sparse_input = any(getattr(x, "sparse", False) for x in _tensors(inputs) if _is_symbolic(x))
+    any_sparse_input = any(getattr(x, "sparse", False) for x in inputs if _is_symbolic(x))
 
     def spec(x):
         if _is_symbolic(x):
@@ -134,19 +258,19 @@ def _as_specs(outputs, inputs):
             return keras.KerasTensor(tuple(x.shape), dtype=keras.backend.standardize_dtype(x.dtype))
         return x
 
-    return keras.tree.map_structure(spec, outputs)
+    return spec(outputs) if _is_symbolic(outputs) else keras.tree.map_structure(spec, outputs)
 
 
 class ModelWalk:
     """Collects the leaf calls of one model for one set of input specs."""
 
     def __init__(self):
-        self.leaves: list[LeafCall] = []
+        self.entries: list = []  # leaves, and replays standing for several
         self.unsupported: collections.Counter = collections.Counter()
         self.reasons: dict[str, str] = {}
         self._requires_grad: dict[int, bool] = {}
         self._keepalive: list = []
-        self._calls: collections.Counter = collections.Counter()
+        self._calls: dict = {}  # calls so far, by layer id or op path
         self._prefix: list[str] = [""]
         self._owners: list = [None]
         self._context_grad: list[bool] = [False]
@@ -154,11 +278,17 @@ class ModelWalk:
         self.bookkeeping: list[bool] = [False]
         self._top = None
         self._traces: dict[tuple, _Trace] = {}
-        self._replays = 0
+        self._watch: _GraphCall | None = None
+        self._passed_on: dict[tuple, tuple] = {}
+
+    @property
+    def leaves(self) -> list[LeafCall]:
+        """Every costed call, in order."""
+        return _leaves(self.entries)
 
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
-        self._mark(inputs, False)
+        self._mark(_tensors(inputs), False)
         with collecting_unsupported(self.unsupported), _recording(self), warnings.catch_warnings():
             # Keras's own remarks about the symbolic calls (masks a layer drops) are not the user's to read
             warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
@@ -182,12 +312,39 @@ class ModelWalk:
             return self._expand(op, prefix, args, kwargs)
         if fitting_rule(op) is not None:
             return self._leaf(op, prefix + op.name, args, kwargs, _layer_output_spec)
-        first = len(self.leaves)
+        return self._graph_call(op, prefix, args, kwargs)
+
+    def _graph_call(self, layer, prefix: str, args: tuple, kwargs: dict):
+        """A layer without a rule in a graph: called through Keras's ``__call__``, unless a layer configured
+        and called alike was, and Keras passed its call on unchanged; then its trace is replayed directly."""
+        inputs = _tensors((args, kwargs))
+        needs_grad = self._needs_grad(inputs)
+        direct = self._direct_key(layer, args, kwargs, inputs, needs_grad)
+        if direct in self._passed_on:
+            outputs = self._replayed(self._passed_on[direct], layer, prefix, needs_grad)
+            if outputs is not None:
+                return outputs
+        watch, previous = _GraphCall(layer, args, kwargs), self._watch
+        self._watch = watch
+        first = len(self.entries)
         try:
-            return self._call_layer(op, prefix, args, kwargs)
+            outputs = self._call_layer(layer, prefix, args, kwargs)
         except Exception as error:  # noqa: BLE001  (Keras refused the call itself: that layer's problem)
-            del self.leaves[first:]
-            return self._untraceable(op, prefix, args, kwargs, error)
+            del self.entries[first:]
+            return self._untraceable(layer, prefix, args, kwargs, error)
+        finally:
+            self._watch = previous
+        key = watch.passed_on(outputs)
+        if direct is not None and key is not None:
+            self._passed_on[direct] = key
+        return outputs
+
+    def _direct_key(self, layer, args, kwargs, inputs, needs_grad: bool) -> tuple | None:
+        """What decides how Keras's ``__call__`` passes a graph node's call on: its trace key and its arguments'
+        layout; ``None`` where more does (an enclosing call's ``training``, a mask, an unbuilt layer)."""
+        if not layer.built or compat.in_layer_call() or any(compat.keras_mask(x) is not None for x in inputs):
+            return None
+        return self._trace_key(layer, args, kwargs, needs_grad), len(args), tuple(kwargs)
 
     def _call_layer(self, layer, prefix, args, kwargs):
         """Call ``layer`` through Keras's ``__call__``; ``layer_call`` takes over inside it."""
@@ -212,13 +369,13 @@ class ModelWalk:
         """Record one Keras op run on symbolic tensors inside a traced ``call``."""
         path = self._prefix[-1] + compat.op_label(op)
         outputs = self._leaf(op, path, args, kwargs, _op_output_spec)
-        self.leaves[-1].in_call = True
+        self.entries[-1].in_call = True
         return outputs
 
     def pass_through(self, op, args, kwargs):
         """An op Keras runs around a layer's call (a cast, a mask): not counted; gradients flow through."""
         outputs = compat.ORIGINAL_OP_SYMBOLIC_CALL(op, *args, **kwargs)
-        self._mark(outputs, self._needs_grad(args, kwargs))
+        self._mark(_tensors(outputs), self._needs_grad(_tensors((args, kwargs))))
         return outputs
 
     @property
@@ -227,33 +384,34 @@ class ModelWalk:
 
     # Leaves, expansions and traces.
 
-    def _needs_grad(self, args, kwargs) -> bool:
-        """Whether a gradient must flow into these arguments; unseen tensors inherit the enclosing call's."""
+    def _needs_grad(self, tensors: list) -> bool:
+        """Whether a gradient must flow into these tensors; unseen tensors inherit the enclosing call's."""
         default = self._context_grad[-1]
-        return any(self._requires_grad.get(id(x), default) for x in _tensors((args, kwargs)) if _is_symbolic(x))
+        return any(self._requires_grad.get(id(x), default) for x in tensors if _is_symbolic(x))
 
-    def _mark(self, outputs, requires: bool, keep: bool = False) -> None:
-        """Record whether ``outputs`` need a gradient; ``keep``: leave tensors already recorded."""
-        for x in _tensors(outputs):
+    def _mark(self, tensors: list, requires: bool, keep: bool = False) -> None:
+        """Record whether ``tensors`` need a gradient; ``keep``: leave tensors already recorded."""
+        for x in tensors:
             if keep and id(x) in self._requires_grad:
                 continue
             self._requires_grad[id(x)] = requires
             self._keepalive.append(x)
 
-    def _op_trains(self, op, args, kwargs) -> bool:
+    def _op_trains(self, tensors: list) -> bool:
         """An op trains when it uses a weight (a non-symbolic float operand) of a trainable owner."""
         owner = self._owners[-1]
         if owner is None or not _trains(owner):
             return False
         return any(
             not _is_symbolic(x) and "float" in str(getattr(x, "dtype", "")) and len(getattr(x, "shape", ())) > 0
-            for x in _tensors((args, kwargs))
+            for x in tensors
         )
 
     def _leaf(self, op, path, args, kwargs, compute):
-        needs_grad = self._needs_grad(args, kwargs)
+        inputs = _tensors((args, kwargs))
+        needs_grad = self._needs_grad(inputs)
         is_layer = isinstance(op, keras.layers.Layer)
-        trains = _trains(op) if is_layer else self._op_trains(op, args, kwargs)
+        trains = _trains(op) if is_layer else self._op_trains(inputs)
         self._suppress += 1
         try:
             outputs = compute(op, *args, **kwargs)
@@ -261,19 +419,19 @@ class ModelWalk:
             outputs = self._unknown_output(op, path, args, kwargs, error)
         finally:
             self._suppress -= 1
-        outputs = _as_specs(outputs, (args, kwargs))
-        self._record(op, path, args, kwargs, outputs, needs_grad, trains)
-        self._mark(outputs, needs_grad or trains)
+        outputs = _as_specs(outputs, inputs)
+        out = _tensors(outputs)
+        self._record(op, path, args, kwargs, inputs, out, needs_grad, trains)
+        self._mark(out, needs_grad or trains)
         return outputs
 
-    def _record(self, op, path, args, kwargs, outputs, needs_grad, trains, kind="rule", children=0):
-        inputs = _tensors((args, kwargs))
-        out = _tensors(outputs)
+    def _record(self, op, path, args, kwargs, inputs, out, needs_grad, trains, kind="rule", children=0):
+        """Append the leaf of one call; ``inputs``, ``out``: its argument and output tensors."""
         call = LayerCall(op, args, kwargs, _shapes(out), _shapes(inputs), [str(x.dtype) for x in out])
         key = id(op) if isinstance(op, keras.layers.Layer) else path
-        self._calls[key] += 1
-        self.leaves.append(LeafCall(
-            path, call, self._calls[key], needs_grad, trains, kind, children,
+        index = self._calls[key] = self._calls.get(key, 0) + 1
+        self.entries.append(LeafCall(
+            path, op, call, index, needs_grad, trains, kind, children,
             inputs=_described([x for x in inputs if _is_symbolic(x)]), outputs=_described(out),
         ))
         self._keepalive.extend(inputs)
@@ -299,13 +457,13 @@ class ModelWalk:
         return keras.tree.map_structure(spec, built)
 
     def _expand(self, layer, prefix, args, kwargs):
-        needs_grad = self._needs_grad(args, kwargs)
+        needs_grad = self._needs_grad(_tensors((args, kwargs)))
         self._context_grad.append(needs_grad)
         try:
             outputs = self._walk_graph(layer, prefix + layer.name + "/", args, kwargs)
         finally:
             self._context_grad.pop()
-        self._mark(outputs, needs_grad or _trains(layer), keep=True)
+        self._mark(_tensors(outputs), needs_grad or _trains(layer), keep=True)
         return outputs
 
     def _trace(self, layer, prefix, args, kwargs):
@@ -314,33 +472,47 @@ class ModelWalk:
         A layer configured and called like one traced before (the blocks of a
         transformer) replays that trace instead: same rows, its own names and weights.
         """
-        needs_grad = self._needs_grad(args, kwargs)
-        trains = _trains(layer)
+        inputs = _tensors((args, kwargs))
+        needs_grad = self._needs_grad(inputs)
         key = self._trace_key(layer, args, kwargs, needs_grad)
-        if key in self._traces:
-            outputs = self._replay(self._traces[key], layer, prefix)
-            if outputs is not None:
-                self._mark(outputs, needs_grad or trains)
-                return outputs
-        first = len(self.leaves)
+        outputs = self._replayed(key, layer, prefix, needs_grad)
+        if outputs is None:
+            outputs = self._traced(layer, prefix, args, kwargs, inputs, needs_grad, key)
+        if self._watch is not None and self._watch.layer is layer and self._watch.received is None:
+            self._watch.received = (args, kwargs, key, outputs)
+        return outputs
+
+    def _replayed(self, key: tuple, layer, prefix: str, needs_grad: bool):
+        """The outputs of replaying the trace of ``key`` for ``layer``; ``None`` where there is none to replay."""
+        trace = self._traces.get(key)
+        outputs = None if trace is None else self._replay(trace, layer, prefix)
+        if outputs is not None:
+            self._mark(_tensors(outputs), needs_grad or _trains(layer))
+        return outputs
+
+    def _traced(self, layer, prefix, args, kwargs, inputs: list, needs_grad: bool, key: tuple):
+        trains = _trains(layer)
+        first = len(self.entries)
         top = layer is self._top
         self._prefix.append("" if top else prefix + layer.name + "/")
         self._owners.append(layer)
         self._context_grad.append(needs_grad or trains)
         try:
-            outputs = _as_specs(layer.call(*args, **kwargs), (args, kwargs))
+            outputs = _as_specs(layer.call(*args, **kwargs), inputs)
         except Exception as error:  # noqa: BLE001  (an untraceable layer must not stop the estimate)
-            del self.leaves[first:]
+            del self.entries[first:]
             outputs = self._untraceable(layer, prefix, args, kwargs, error)
             return outputs
         finally:
             self._prefix.pop()
             self._owners.pop()
             self._context_grad.pop()
+        out = _tensors(outputs)
         if not top:  # the model's own weights are the estimate's "(own weights)" row
-            self._record(layer, prefix + layer.name, args, kwargs, outputs, needs_grad, trains, "traced", len(self.leaves) - first)
-            self._traces[key] = _Trace(layer, prefix + layer.name + "/", self.leaves[first:], outputs)
-        self._mark(outputs, needs_grad or trains, keep=True)
+            self._record(layer, prefix + layer.name, args, kwargs, inputs, out, needs_grad, trains, "traced",
+                         sum(len(entry) if isinstance(entry, Replay) else 1 for entry in self.entries[first:]))
+            self._traces[key] = _Trace(layer, prefix + layer.name + "/", self.entries[first:], outputs)
+        self._mark(out, needs_grad or trains, keep=True)
         return outputs
 
     def _trace_key(self, layer, args, kwargs, needs_grad: bool) -> tuple:
@@ -348,8 +520,8 @@ class ModelWalk:
 
         Its sublayers are made from its configuration; replaying also checks their classes and weights.
         """
-        weights = tuple((tuple(w.shape), str(w.dtype), w.trainable) for w in layer.weights)
-        arguments = tuple(self._argument_key(x) for x in keras.tree.flatten((args, kwargs)))
+        weights = tuple((compat.variable_shape(w), str(w.dtype), w.trainable) for w in layer.weights)
+        arguments = tuple(self._argument_key(x) for x in _flatten((args, kwargs)))
         return _configuration(layer), layer.trainable, weights, arguments, needs_grad, self._context_grad[-1]
 
     def _argument_key(self, x):
@@ -363,31 +535,20 @@ class ModelWalk:
 
     def _replay(self, trace: _Trace, layer, prefix: str):
         """Append ``trace``'s leaves for ``layer`` (its own sublayers and names); ``None`` where they differ."""
-        mapping = compat.sublayer_mapping(trace.layer, layer)
-        if mapping is None:
+        mapping = compat.sublayer_mapping(trace.sublayers, layer)
+        if mapping is None or trace.steps is None:
             return None
         own = prefix + layer.name + "/"
-        self._replays += 1
-        scope = self._replays  # the replayed tensors are new tensors: their keys must not meet the template's
-        for leaf in trace.leaves:
-            target = mapping.get(id(leaf.layer)) if isinstance(leaf.layer, keras.layers.Layer) else leaf.layer
-            if target is None:
-                return None
-        for leaf in trace.leaves:
-            is_layer = isinstance(leaf.layer, keras.layers.Layer)
-            target = mapping[id(leaf.layer)] if is_layer else leaf.layer
-            path = own + leaf.path[len(trace.prefix):] if leaf.path.startswith(trace.prefix) else own[:-1]
-            key = id(target) if is_layer else path
-            self._calls[key] += 1
-            template = leaf.template or leaf
-            call = LayerCall(target, leaf.call.args, leaf.call.kwargs, leaf.call.output_shapes,
-                             leaf.call.input_shapes, leaf.call.output_dtypes)
-            self.leaves.append(LeafCall(path, call, self._calls[key], leaf.needs_input_grad, leaf.trains, leaf.kind,
-                                        leaf.children, leaf.in_call, template,
-                                        _rescoped(leaf.inputs, scope), _rescoped(leaf.outputs, scope)))
-        return keras.tree.map_structure(
-            lambda x: keras.KerasTensor(x.shape, dtype=x.dtype) if _is_symbolic(x) else x, trace.outputs
-        )
+        calls, indices = self._calls, []
+        for layer_id, suffix in trace.plan:
+            if layer_id is None:
+                key = own[:-1] if suffix is None else own + suffix
+            else:
+                key = id(mapping[layer_id])
+            index = calls[key] = calls.get(key, 0) + 1
+            indices.append(index)
+        self.entries.append(Replay(trace, own, mapping, indices))
+        return _renewed(trace.outputs)
 
     def _report(self, name: str, reason: str) -> None:
         report_unsupported(name)
@@ -396,7 +557,8 @@ class ModelWalk:
     def _untraceable(self, layer, prefix, args, kwargs, error):
         self._report(compat.type_name(layer) + NOT_TRACEABLE,
                      f"its call could not run on symbolic inputs at {prefix}{layer.name} ({error!r})")
-        needs_grad = self._needs_grad(args, kwargs)
+        inputs = _tensors((args, kwargs))
+        needs_grad = self._needs_grad(inputs)
         self._suppress += 1
         try:
             outputs = layer.compute_output_spec(*args, **kwargs)
@@ -404,10 +566,18 @@ class ModelWalk:
             outputs = self._unknown_output(layer, prefix + layer.name, args, kwargs, inner)
         finally:
             self._suppress -= 1
-        outputs = _as_specs(outputs, (args, kwargs))
-        self._record(layer, prefix + layer.name, args, kwargs, outputs, needs_grad, _trains(layer), "untraceable")
-        self._mark(outputs, needs_grad or _trains(layer))
+        outputs = _as_specs(outputs, inputs)
+        out = _tensors(outputs)
+        self._record(layer, prefix + layer.name, args, kwargs, inputs, out, needs_grad, _trains(layer), "untraceable")
+        self._mark(out, needs_grad or _trains(layer))
         return outputs
+
+
+def _renewed(outputs):
+    """New symbolic tensors like ``outputs``, in the same structure."""
+    if _is_symbolic(outputs):
+        return keras.KerasTensor(outputs.shape, dtype=outputs.dtype)
+    return keras.tree.map_structure(lambda x: keras.KerasTensor(x.shape, dtype=x.dtype) if _is_symbolic(x) else x, outputs)
 
 
 def _configuration(layer) -> tuple:

@@ -667,6 +667,20 @@ def test_blocks_configured_differently_are_traced_each():
     assert r["block_1/proj"]["forward_flops"] - r["block_0/proj"]["forward_flops"] == (65 - 1) * 2 * 5 * 8
 
 
+def test_replayed_blocks_are_listed_among_the_walks_leaves():
+    from nns_callbacks.estimation import input_specs
+    from nns_callbacks.walk import ModelWalk
+
+    model = blocks_model(["relu"] * 3)
+    walk = ModelWalk()
+    walk.run(model, input_specs(model, 2))
+    names = [f"block_{i}{name}" for i in range(3) for name in ("/norm", "/proj", "/square", "/add", "")]
+    assert [leaf.path for leaf in walk.leaves] == names
+    assert [leaf.layer for leaf in walk.leaves if leaf.path == "block_2/proj"] == [model.get_layer("block_2").proj]
+    # block 0 (its input needs no gradient) and block 1 are traced leaf by leaf; block 2 replays block 1
+    assert [len(getattr(entry, "call_indices", [entry])) for entry in walk.entries] == [1] * 10 + [5]
+
+
 def test_walk_leaves_the_model_graph_as_it_was():
     model = blocks_model(["relu"] * 2)
     outputs = [model.get_layer(f"block_{i}").output for i in range(2)]

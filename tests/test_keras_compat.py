@@ -197,6 +197,81 @@ def test_sublayers_lists_every_nested_layer_once_in_order():
     assert [type(x).__name__ for x in compat.sublayers(model)] == ["Subclassed", "Sequential", "Dense", "Dense"]
 
 
+def test_sublayer_mapping_pairs_sublayers_of_layers_alike():
+    first, second = Subclassed(), Subclassed()
+    first.build((None, 5))
+    second.build((None, 5))
+    mapping = compat.sublayer_mapping(compat.sublayers(first), second)
+    assert [mapping[id(x)] for x in compat.sublayers(first)] == compat.sublayers(second)
+    assert compat.sublayer_mapping(compat.sublayers(first), L.Dense(2)) is None
+
+
+class Scaled(Subclassed):
+    """Weights of its own, one frozen, besides its sublayers'."""
+
+    def build(self, input_shape):
+        self.block.build(input_shape)
+        self.scale = self.add_weight(shape=(2,), name="scale")
+        self.offset = self.add_weight(shape=(2,), name="offset", trainable=False)
+
+
+def ids(weights) -> list[int]:
+    return [id(w) for w in weights]
+
+
+def test_unseen_weights_are_those_of_layer_weights_not_seen_yet():
+    model = Scaled()
+    model.build((None, 5))
+    seen, settled = set(), set()
+    dense = model.block.layers[0]
+    assert ids(compat.unseen_weights(dense, seen, settled)) == ids(dense.weights)
+    rest = [id(w) for w in model.weights if id(w) not in ids(dense.weights)]
+    assert ids(compat.unseen_weights(model, seen, settled)) == rest
+    assert seen == set(ids(model.weights)) and compat.unseen_weights(model, seen, settled) == []
+
+
+def test_has_trainable_weights_tells_whether_layer_trainable_weights_lists_any():
+    model = Scaled()
+    model.build((None, 5))
+    assert compat.has_trainable_weights(model) and not compat.has_trainable_weights(L.Dropout(0.5))
+    model.block.trainable = False
+    model.scale.trainable = False
+    assert not model.trainable_weights and not compat.has_trainable_weights(model)
+    model.trainable = False
+    assert not compat.has_trainable_weights(model.block.layers[0])
+
+
+def test_has_weights_tells_whether_layer_weights_lists_any():
+    model = Scaled()
+    model.build((None, 5))
+    empty = L.Dropout(0.5)
+    known = {}
+    assert [compat.has_weights(x, known) for x in (empty, model.block, model)] == [False, True, True]
+
+
+def test_variable_shape_is_the_shape_as_a_tuple():
+    variable = keras.Variable(np.zeros((3, 4), "float32"))
+    assert compat.variable_shape(variable) == tuple(variable.shape) == (3, 4)
+
+
+def test_a_layer_call_is_known_while_it_runs():
+    seen = []
+
+    class Probe(L.Layer):
+        def call(self, x):
+            seen.append(compat.in_layer_call())
+            return x
+
+    Probe()(np.zeros((1, 2), "float32"))
+    assert seen == [True] and not compat.in_layer_call()
+
+
+def test_keras_mask_is_the_mask_keras_attached():
+    embedded = L.Embedding(10, 4, mask_zero=True)(keras.Input((3,), dtype="int32"))
+    assert tuple(compat.keras_mask(embedded).shape) == (None, 3)
+    assert compat.keras_mask(keras.KerasTensor((2, 3))) is None
+
+
 def test_input_tensors_know_the_input_layer_that_made_them():
     assert compat.producer_name(keras.Input((3,), name="pixels")) == "pixels"
 
