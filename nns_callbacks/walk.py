@@ -516,13 +516,14 @@ class ModelWalk:
         return outputs
 
     def _trace_key(self, layer, args, kwargs, needs_grad: bool) -> tuple:
-        """What a trace depends on: the layer's configuration, its weights, each argument's spec.
+        """What a trace depends on: the layer's configuration, its weights, each argument's name and spec.
 
         Its sublayers are made from its configuration; replaying also checks their classes and weights.
         """
         weights = tuple((compat.variable_shape(w), str(w.dtype), w.trainable) for w in layer.weights)
         arguments = tuple(self._argument_key(x) for x in _flatten((args, kwargs)))
-        return _configuration(layer), layer.trainable, weights, arguments, needs_grad, self._context_grad[-1]
+        signature = len(args), tuple(kwargs)  # which argument each value is: f(x, a=m) is not f(x, b=m)
+        return _configuration(layer), layer.trainable, weights, signature, arguments, needs_grad, self._context_grad[-1]
 
     def _argument_key(self, x):
         if _is_symbolic(x):

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from keras import ops
 
 from nns_callbacks import LayerCost, ModelCost, estimate
 from nns_callbacks.cost import PER_SAMPLE_FIELDS, TOTAL_FIELDS, format_bytes, format_count
@@ -665,6 +666,24 @@ def test_blocks_configured_differently_are_traced_each():
     r = rows(cost)
     # the Dense layers' activations differ: ReLU 1 FLOP per element, exact GELU 65 (XLA's count)
     assert r["block_1/proj"]["forward_flops"] - r["block_0/proj"]["forward_flops"] == (65 - 1) * 2 * 5 * 8
+
+
+class ScaleOrShift(keras.layers.Layer):
+    """exp(x) * scale, or x + shift: what it computes depends on which keyword argument it gets."""
+
+    def call(self, x, scale=None, shift=None):
+        return ops.exp(x) * scale if scale is not None else x + shift
+
+
+def test_same_layer_called_with_another_keyword_is_traced_again():
+    x, m = keras.Input((16,)), keras.Input((16,))
+    y = ScaleOrShift(name="first")(x, scale=m)
+    model = keras.Model([x, m], ScaleOrShift(name="second")(y, shift=m))
+    cost = estimate(model, batch_size=2)
+    # 2 x 16 elements per op, 1 FLOP each
+    assert dict(zip(cost.layers["name"], cost.layers["forward_flops"], strict=True)) == {
+        "first/exp": 32, "first/multiply": 32, "second/add": 32,
+    }
 
 
 def test_replayed_blocks_are_listed_among_the_walks_leaves():
