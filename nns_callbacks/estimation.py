@@ -516,10 +516,7 @@ def _frame_inferred(columns: dict[str, list]) -> pd.DataFrame:
     """``_frame`` where pandas tells the columns' types (no rows, figures beyond 64-bit integers, fractions)."""
     rows = [dict(zip(columns, row)) for row in zip(*columns.values())]
     frame = pd.DataFrame(rows, columns=list(columns))
-    for column in _SHARED_COLUMNS:
-        total = frame[column].sum()
-        frame[f"{column}_share"] = frame[column] / total if total else 0.0
-    return frame[_COLUMN_ORDER]
+    return _frame({name: frame[name] for name in frame.columns}, {})
 
 
 def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost:

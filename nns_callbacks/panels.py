@@ -6,7 +6,6 @@ import dataclasses
 import math
 
 from .cost import CONVENTIONS, ModelCost, format_count
-from .tensorboard_plugin.metadata import RATE_NAMES as THROUGHPUT_TAGS  # noqa: F401  (re-exported)
 
 
 def cost_scalars(cost: ModelCost, peak=None) -> dict[str, float]:

@@ -43,7 +43,7 @@ function threeDigits(value) {
   return text.includes("e") ? value.toFixed(0) : String(Number(text));
 }
 
-export function formatCount(value, unit = "") {
+function formatCount(value, unit = "") {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   const rounded = Number(value.toPrecision(3));
   for (const [prefix, scale] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]]) {
@@ -52,7 +52,7 @@ export function formatCount(value, unit = "") {
   return `${Number(value.toPrecision(4))} ${unit}`.trim();
 }
 
-export function formatBytes(value) {
+function formatBytes(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   for (const [unit, scale] of [["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]]) {
     if (Math.abs(value) >= scale) return `${threeDigits(value / scale)} ${unit}`;
@@ -239,7 +239,7 @@ function layersSection(costDoc) {
 
 // Charts in SVG: the costliest layers, and rates over steps.
 
-export function topLayers(rows, n = TOP_LAYERS) {
+function topLayers(rows, n = TOP_LAYERS) {
   return [...rows].sort((a, b) => b.training_flops - a.training_flops).slice(0, n).filter((r) => r.training_flops > 0);
 }
 
