@@ -278,10 +278,6 @@ def _saved_bytes(leaf: LeafCall, cost: LayerCost, dtype, newly: list[tuple]) -> 
 class _WeightSizes(dict):
     """``{id(weight): (parameters, trainable parameters, bytes)}``, filled as weights are looked up."""
 
-    def __init__(self):
-        super().__init__()
-        self._settled: set[int] = set()
-
     def of(self, weight) -> tuple[int, int, int]:
         sizes = self.get(id(weight))
         if sizes is None:
@@ -297,9 +293,27 @@ class _WeightSizes(dict):
             params, trainable, nbytes = params + p, trainable + t, nbytes + b
         return params, trainable, nbytes
 
-    def new(self, layer, seen: set[int]) -> tuple[int, int, int]:
-        """The sizes of the weights of ``layer`` not in ``seen``; they join it."""
-        return self.total(compat.unseen_weights(layer, seen, self._settled))
+
+class _Claimed:
+    """The weights that have a row already (``ids``), and the layers all of whose weights do (``settled``)."""
+
+    def __init__(self):
+        self.ids: set[int] = set()
+        self.settled: set[int] = set()
+
+    def new(self, layer) -> list:
+        """The weights of ``layer`` without a row yet; they have one now."""
+        return compat.unseen_weights(layer, self.ids, self.settled)
+
+    def all_new(self, layer, sublayers) -> bool:
+        """Claim every weight of ``layer`` (``sublayers``: it and the layers in it) if none has a row yet;
+        whether it did."""
+        weights = compat.unseen_weights(layer, set(), set())
+        if any(id(weight) in self.ids for weight in weights):
+            return False
+        self.ids.update(id(weight) for weight in weights)
+        self.settled.update(id(sublayer) for sublayer in sublayers)
+        return True
 
 
 @dataclasses.dataclass
@@ -341,6 +355,18 @@ class _Place:
     row: tuple | None = None
 
 
+@dataclasses.dataclass
+class _FreshReplay:
+    """The rows of a replay none of whose weights has a row yet, which depend on its trace alone.
+
+    ``rows``: ``(suffix, type, row after name and call or None)`` per step; ``reported``: the
+    unsupported calls of all steps.  (A replay's layers have its trace's classes, weights and dtype policy.)
+    """
+
+    rows: list[tuple]
+    reported: collections.Counter
+
+
 _ROW_COLUMNS = (
     "name", "type", "call", "output_shape", "params", "trainable_params", "forward_macs", "forward_flops",
     "backward_flops", "training_flops", "weight_bytes", "activation_bytes", "counted",
@@ -350,32 +376,42 @@ _ROW_COLUMNS = (
 class _Rows:
     """The table's rows, added leaf by leaf: a row per leaf that adds something.
 
-    Leaves that share a template share its plan; a replayed op has its place's row.
+    Leaves that share a template share its plan; a replayed op has its place's row, and a replay
+    whose weights are all new has the rows of its trace's fresh replay.
     """
 
     def __init__(self, update_flops: int, unsupported, sizes: _WeightSizes):
         self.rows: list[tuple] = []
-        self.seen: set[int] = set()
+        self.claimed = _Claimed()
         self.failures: list[str] = []
         self._update_flops = update_flops
         self._unsupported = unsupported
         self._sizes = sizes
         self._plans: dict[int, _Plan] = {}
         self._places: dict[int, list[tuple]] = {}  # by trace: (step, plan, place) of each step
+        self._fresh: dict[int, _FreshReplay] = {}  # by trace
         self._kept: set[int] = set()
 
     def add_replay(self, replay: Replay) -> None:
-        """The rows of a replay: an op's are its place's; a layer's are worked out for its own weights."""
-        own = replay.own
-        places = self._places.get(id(replay.trace)) or self._place_trace(replay.trace)
-        for (step, plan, place), call_index in zip(places, replay.call_indices):
+        """The rows of a replay: its trace's fresh rows where all its weights are new, else step by step."""
+        fresh = self._fresh.get(id(replay.trace)) or self._fresh_replay(replay.trace)
+        if self._all_new(replay):
+            own = replay.own
+            self._unsupported.update(fresh.reported)
+            self.rows += [
+                (own[:-1] if suffix is None else own + suffix, type_, call_index, *row)
+                for (suffix, type_, row), call_index in zip(fresh.rows, replay.call_indices)
+                if row is not None
+            ]
+            return
+        for (step, plan, place), call_index in zip(self._places[id(replay.trace)], replay.call_indices):
             if plan.reported:
                 self._unsupported.update(plan.reported)
             if plan.is_layer:
-                path = own[:-1] if step.suffix is None else own + step.suffix
+                path = replay.own[:-1] if step.suffix is None else replay.own + step.suffix
                 self._add(step.leaf, replay.mapping[step.layer_id], path, call_index, plan, place.newly_kept)
             elif place.row is not None:
-                self.rows.append((own + step.suffix, plan.type, call_index, *place.row))
+                self.rows.append((replay.own + step.suffix, plan.type, call_index, *place.row))
 
     def add(self, leaf: LeafCall) -> None:
         """The row of a leaf the walk recorded (not a replayed one)."""
@@ -386,17 +422,22 @@ class _Rows:
 
     def _add(self, leaf: LeafCall, layer, path: str, call_index: int, plan: _Plan, newly_kept: list[tuple]) -> None:
         """The row of ``layer``'s call, which ``leaf`` records (or the leaf a replay repeats for it)."""
+        row = self._call_row(leaf, layer, plan, newly_kept, self.claimed)
+        if row is not None:
+            self.rows.append((path, plan.type, call_index, *row))
+
+    def _call_row(self, leaf: LeafCall, layer, plan: _Plan, newly_kept: list[tuple], claimed: _Claimed):
+        """The row after name and call of ``layer``'s call (``None``: no row); a layer's weights that
+        ``claimed`` does not hold yet are its own."""
         if plan.is_layer:
-            params, trainable, weight_bytes = self._sizes.new(layer, self.seen)
+            params, trainable, weight_bytes = self._sizes.total(claimed.new(layer))
             if not leaf.in_call and _adds_nothing(leaf, plan.counted, params, plan.cost, 0, 0):
-                return  # a layer's row is decided by its weights: no need for its backward pass
+                return None  # a layer's row is decided by its weights: no need for its backward pass
             dtype = getattr(layer, "compute_dtype", None)
         else:
             params = trainable = weight_bytes = 0
             dtype = plan.dtype
-        row = self._row(leaf, plan, params, trainable, weight_bytes, _saved_bytes(leaf, plan.cost, dtype, newly_kept))
-        if row is not None:
-            self.rows.append((path, plan.type, call_index, *row))
+        return self._row(leaf, plan, params, trainable, weight_bytes, _saved_bytes(leaf, plan.cost, dtype, newly_kept))
 
     def _row(self, leaf, plan: _Plan, params, trainable, weight_bytes, saved_bytes) -> tuple | None:
         """The row after name, type and call; ``None`` where it adds nothing."""
@@ -429,6 +470,23 @@ class _Rows:
             places.append((step, plan, place))
         return places
 
+    def _fresh_replay(self, trace) -> _FreshReplay:
+        """The rows of a replay of ``trace`` whose weights are all new: the traced layer's, as if no weight
+        had a row yet."""
+        claimed, rows, reported = _Claimed(), [], collections.Counter()
+        for step, plan, place in self._places.get(id(trace)) or self._place_trace(trace):
+            reported.update(plan.reported)
+            row = place.row
+            if plan.is_layer:
+                row = self._call_row(step.leaf, step.leaf.layer, plan, place.newly_kept, claimed)
+            rows.append((step.suffix, plan.type, row))
+        fresh = self._fresh[id(trace)] = _FreshReplay(rows, reported)
+        return fresh
+
+    def _all_new(self, replay: Replay) -> bool:
+        """Whether none of the replay's weights has a row yet; they have then."""
+        return self.claimed.all_new(replay.mapping[id(replay.trace.layer)], replay.mapping.values())
+
 
 def _layer_rows(
     model, weights: list, walk: ModelWalk, update_flops: int, unsupported, sizes: _WeightSizes
@@ -444,7 +502,7 @@ def _layer_rows(
         warnings.warn(message, stacklevel=4)
     table = rows.rows + [
         tuple(row[name] for name in _ROW_COLUMNS)
-        for row in _unattributed_rows(model, weights, rows.seen, update_flops, sizes)
+        for row in _unattributed_rows(model, weights, rows.claimed.ids, update_flops, sizes)
     ]
     if not table:
         return {name: [] for name in _ROW_COLUMNS}

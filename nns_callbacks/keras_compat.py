@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import re
 import sys
+import types
 
 import keras
 
@@ -110,6 +112,57 @@ def restore_symbolic_arithmetic() -> None:
         setattr(_VariableBase, dunder, method)
     if _JAX_ARRAY_HOOK is not None:
         keras.KerasTensor.__jax_array__ = _JAX_ARRAY_HOOK
+
+
+# Internal: the modules whose functions name and configure each op object that a ``keras.ops`` call on
+# symbolic tensors creates: ``Operation.__new__`` reads its class's ``__init__`` signature twice
+# (``inspect.signature``, ``inspect.getfullargspec``) and ``auto_name`` turns the class name into snake
+# case with three regular expressions, for every op.  Public alternative: none.
+_OPERATION_MODULE = importlib.import_module("keras.src.ops.operation")
+_NAMING_MODULE = importlib.import_module("keras.src.utils.naming")
+_ORIGINAL_TO_SNAKE_CASE = _NAMING_MODULE.to_snake_case
+
+
+class _RememberedSignatures:
+    """The ``inspect`` module, with the signatures of plain functions remembered (a function's does not change)."""
+
+    def __getattr__(self, name):
+        return getattr(inspect, name)
+
+    @staticmethod
+    @functools.cache
+    def _signature(function):
+        return inspect.signature(function)
+
+    @staticmethod
+    @functools.cache
+    def _argspec(function):
+        return inspect.getfullargspec(function)
+
+    def signature(self, function, **options):
+        if options or type(function) is not types.FunctionType:
+            return inspect.signature(function, **options)
+        return self._signature(function)
+
+    def getfullargspec(self, function):
+        if type(function) is not types.FunctionType:
+            return inspect.getfullargspec(function)
+        return self._argspec(function)
+
+
+def patch_op_construction() -> None:
+    """Make Keras's op objects quicker to create: their signatures and snake-case names are remembered."""
+    _OPERATION_MODULE.inspect = _REMEMBERED_SIGNATURES
+    _NAMING_MODULE.to_snake_case = _snake_case
+
+
+def restore_op_construction() -> None:
+    _OPERATION_MODULE.inspect = inspect
+    _NAMING_MODULE.to_snake_case = _ORIGINAL_TO_SNAKE_CASE
+
+
+_REMEMBERED_SIGNATURES = _RememberedSignatures()
+_snake_case = functools.lru_cache(maxsize=4096)(_ORIGINAL_TO_SNAKE_CASE)
 
 
 def patch_layer_calls(call_hook, layer_hook, op_hook, walking=lambda: True) -> None:
@@ -248,6 +301,19 @@ def unseen_weights(layer, seen: set[int], settled: set[int]) -> list:
         fresh += unseen_weights(sublayer, seen, settled)
     settled.add(id(layer))
     return fresh
+
+
+def weight_specs(layer) -> tuple:
+    """``(shape, dtype, trainable)`` of each weight of ``layer`` (those ``layer.weights`` lists)."""
+    return tuple((variable_shape(w), variable_dtype(w), w.trainable) for w in unseen_weights(layer, set(), set()))
+
+
+def variable_dtype(variable) -> str:
+    """The dtype a variable stores: ``variable.dtype`` outside an autocast scope."""
+    # Internal: the standardized dtype every Keras variable keeps.  Public alternative: ``variable.dtype``,
+    # which looks up the autocast scope and standardizes the name again on each read.
+    dtype = getattr(variable, "_dtype", None) if isinstance(variable, _VariableBase or ()) else None
+    return dtype if isinstance(dtype, str) else str(variable.dtype)
 
 
 def has_trainable_weights(layer) -> bool:

@@ -280,6 +280,7 @@ class ModelWalk:
         self._traces: dict[tuple, _Trace] = {}
         self._watch: _GraphCall | None = None
         self._passed_on: dict[tuple, tuple] = {}
+        self._layer_keys: dict[int, tuple] = {}
 
     @property
     def leaves(self) -> list[LeafCall]:
@@ -520,10 +521,21 @@ class ModelWalk:
 
         Its sublayers are made from its configuration; replaying also checks their classes and weights.
         """
-        weights = tuple((compat.variable_shape(w), str(w.dtype), w.trainable) for w in layer.weights)
         arguments = tuple(self._argument_key(x) for x in _flatten((args, kwargs)))
         signature = len(args), tuple(kwargs)  # which argument each value is: f(x, a=m) is not f(x, b=m)
-        return _configuration(layer), layer.trainable, weights, signature, arguments, needs_grad, self._context_grad[-1]
+        return self._layer_key(layer), signature, arguments, needs_grad, self._context_grad[-1]
+
+    def _layer_key(self, layer) -> tuple:
+        """The layer's part of its trace key: class, configuration, dtype policy, ``trainable`` and its weights'
+        specs; kept for the walk once the layer is built (its weights no longer change)."""
+        key = self._layer_keys.get(id(layer))
+        if key is None:
+            policy = getattr(getattr(layer, "dtype_policy", None), "name", None)
+            key = _configuration(layer), policy, layer.trainable, compat.weight_specs(layer)
+            if layer.built:
+                self._layer_keys[id(layer)] = key
+                self._keepalive.append(layer)
+        return key
 
     def _argument_key(self, x):
         if _is_symbolic(x):
@@ -583,12 +595,21 @@ def _renewed(outputs):
 
 def _configuration(layer) -> tuple:
     """A layer's class and configuration without its name; its plain attributes where ``get_config`` fails."""
-    try:
-        config = {k: v for k, v in layer.get_config().items() if k != "name"}
-    except Exception:  # noqa: BLE001  (keras-hub layers whose get_config is broken exist)
-        plain = (bool, int, float, str, type(None))
-        config = {k: v for k, v in vars(layer).items() if not k.startswith("_") and k != "name" and isinstance(v, plain)}
-    return type(layer), json.dumps(config, sort_keys=True, default=repr)
+    cls = type(layer)
+    if cls not in _BROKEN_GET_CONFIG:
+        try:
+            config = {k: v for k, v in layer.get_config().items() if k != "name"}
+            return cls, json.dumps(config, sort_keys=True, default=repr)
+        except Exception:  # noqa: BLE001  (keras-hub layers whose get_config is broken exist)
+            _BROKEN_GET_CONFIG.add(cls)
+    plain = sorted(
+        (k, v) for k, v in vars(layer).items() if not k.startswith("_") and k != "name" and isinstance(v, _PLAIN)
+    )
+    return cls, repr(plain)
+
+
+_BROKEN_GET_CONFIG: set[type] = set()
+"""Classes whose ``get_config`` raised once: their instances are keyed by their plain attributes."""
 
 
 def _layer_output_spec(layer, *args, **kwargs):
@@ -664,6 +685,7 @@ def _recording(walk: ModelWalk):
         _patch_users += 1
         compat.patch_layer_calls(_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call, _walking)
         compat.patch_symbolic_arithmetic()
+        compat.patch_op_construction()
     previous = getattr(_ACTIVE, "walk", None)
     _ACTIVE.walk = walk
     try:
@@ -675,3 +697,4 @@ def _recording(walk: ModelWalk):
             if _patch_users == 0:
                 compat.restore_layer_calls()
                 compat.restore_symbolic_arithmetic()
+                compat.restore_op_construction()

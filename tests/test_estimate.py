@@ -661,11 +661,75 @@ def test_repeated_blocks_have_their_own_rows_names_and_weights():
     assert cost.params == model.count_params() == int(cost.layers["params"].sum())
 
 
+def test_block_called_again_replays_without_its_weights():
+    block = Block(8, name="block")
+    x = keras.Input((5, 8))
+    model = keras.Model(x, block(block(block(x))))
+    cost = estimate(model, batch_size=2)
+    proj = cost.layers[cost.layers["name"] == "block/proj"]
+    assert proj["call"].tolist() == [1, 2, 3]
+    assert proj["params"].tolist() == [8 * 8 + 8, 0, 0]  # its weights are counted at its first call only
+    assert proj["forward_macs"].tolist() == [2 * 5 * 8 * 8] * 3  # 640 at every call
+    assert cost.params == model.count_params() == int(cost.layers["params"].sum())
+
+
+class SharedProjectionBlock(keras.layers.Layer):
+    """``Block`` with a projection layer that other blocks hold too."""
+
+    def __init__(self, projection, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = keras.layers.LayerNormalization(name="norm")
+        self.proj = projection
+
+    call = Block.call
+
+
+def test_blocks_sharing_a_sublayer_count_its_weights_once():
+    shared = keras.layers.Dense(8, activation="relu", name="proj")
+    x = keras.Input((5, 8))
+    y = x
+    for i in range(3):
+        y = SharedProjectionBlock(shared, name=f"block_{i}")(y)
+    model = keras.Model(x, y)
+    cost = estimate(model, batch_size=2)
+    r = {(name, call): params for name, call, params in zip(cost.layers["name"], cost.layers["call"], cost.layers["params"])}
+    assert [r[(f"block_{i}/proj", i + 1)] for i in range(3)] == [8 * 8 + 8, 0, 0]
+    assert [r[(f"block_{i}/norm", 1)] for i in range(3)] == [2 * 8] * 3  # each block's own norm
+    assert cost.params == model.count_params() == int(cost.layers["params"].sum())
+
+
 def test_blocks_configured_differently_are_traced_each():
     cost = estimate(blocks_model(["relu", "gelu"]), batch_size=2)
     r = rows(cost)
     # the Dense layers' activations differ: ReLU 1 FLOP per element, exact GELU 65 (XLA's count)
     assert r["block_1/proj"]["forward_flops"] - r["block_0/proj"]["forward_flops"] == (65 - 1) * 2 * 5 * 8
+
+
+class UnconfigurableBlock(keras.layers.Layer):
+    """``Block`` in the layer's dtype policy, with a ``get_config`` that fails as some keras-hub layers' do:
+    its plain attributes key its trace."""
+
+    def __init__(self, width, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = keras.layers.LayerNormalization(name="norm", dtype=self.dtype_policy)
+        self.proj = keras.layers.Dense(width, activation="relu", name="proj", dtype=self.dtype_policy)
+
+    call = Block.call
+
+    def get_config(self):
+        raise NotImplementedError
+
+
+def test_blocks_alike_but_for_their_dtype_policy_are_traced_each():
+    x = keras.Input((5, 8))
+    y = x
+    for i, dtype in enumerate(["float32", "float32", "mixed_bfloat16"]):
+        y = UnconfigurableBlock(8, dtype=dtype, name=f"block_{i}")(y)
+    cost = estimate(keras.Model(x, y), batch_size=2)
+    r = rows(cost)
+    # the bfloat16 block keeps its 2 x 5 x 8 float32 input and its bfloat16 tensors: 2 bytes an element
+    assert r["block_2/square"]["activation_bytes"] == 2 * 5 * 8 * 2
+    assert r["block_1/square"]["activation_bytes"] == 2 * 5 * 8 * 4
 
 
 class ScaleOrShift(keras.layers.Layer):

@@ -254,6 +254,18 @@ def test_variable_shape_is_the_shape_as_a_tuple():
     assert compat.variable_shape(variable) == tuple(variable.shape) == (3, 4)
 
 
+def test_variable_dtype_is_the_dtype_it_stores():
+    variable = keras.Variable(np.zeros((2,), "float16"))
+    assert compat.variable_dtype(variable) == str(variable.dtype) == "float16"
+
+
+def test_weight_specs_describe_layer_weights_in_order():
+    model = keras.Sequential([keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    model.build((None, 5))
+    assert compat.weight_specs(model) == tuple((tuple(w.shape), str(w.dtype), w.trainable) for w in model.weights)
+    assert len(compat.weight_specs(model)) == 6  # kernel, bias, gamma, beta, moving mean and variance
+
+
 def test_a_layer_call_is_known_while_it_runs():
     seen = []
 
