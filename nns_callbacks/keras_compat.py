@@ -114,13 +114,19 @@ def restore_symbolic_arithmetic() -> None:
         keras.KerasTensor.__jax_array__ = _JAX_ARRAY_HOOK
 
 
-# Internal: the modules whose functions name and configure each op object that a ``keras.ops`` call on
-# symbolic tensors creates: ``Operation.__new__`` reads its class's ``__init__`` signature twice
+# Internal: Keras's helpers that each symbolic op or layer call runs, looked up as module attributes
+# at call time.  ``Operation.__new__`` reads its class's ``__init__`` signature twice
 # (``inspect.signature``, ``inspect.getfullargspec``) and ``auto_name`` turns the class name into snake
-# case with three regular expressions, for every op.  Public alternative: none.
+# case with three regular expressions, for every op; ``Layer.compute_output_spec`` reads the signature
+# of ``compute_output_shape`` for every call of a layer that has one; ``Layer.__call__`` asks ``backend.is_tensor`` of
+# each argument, which on TensorFlow takes about 6 us to say no to a KerasTensor or ``None`` (a protocol
+# check).
+# Public alternative: none.
 _OPERATION_MODULE = importlib.import_module("keras.src.ops.operation")
 _NAMING_MODULE = importlib.import_module("keras.src.utils.naming")
+_BACKEND_MODULE = importlib.import_module("keras.src.backend")
 _ORIGINAL_TO_SNAKE_CASE = _NAMING_MODULE.to_snake_case
+ORIGINAL_IS_TENSOR = _BACKEND_MODULE.is_tensor
 
 
 class _RememberedSignatures:
@@ -139,10 +145,17 @@ class _RememberedSignatures:
     def _argspec(function):
         return inspect.getfullargspec(function)
 
+    @staticmethod
+    @functools.cache
+    def _method_signature(function):
+        return inspect.signature(types.MethodType(function, object()))
+
     def signature(self, function, **options):
-        if options or type(function) is not types.FunctionType:
-            return inspect.signature(function, **options)
-        return self._signature(function)
+        if not options and type(function) is types.FunctionType:
+            return self._signature(function)
+        if not options and type(function) is types.MethodType and type(function.__func__) is types.FunctionType:
+            return self._method_signature(function.__func__)  # a bound method's: its function's, less the first
+        return inspect.signature(function, **options)
 
     def getfullargspec(self, function):
         if type(function) is not types.FunctionType:
@@ -150,15 +163,27 @@ class _RememberedSignatures:
         return self._argspec(function)
 
 
-def patch_op_construction() -> None:
-    """Make Keras's op objects quicker to create: their signatures and snake-case names are remembered."""
-    _OPERATION_MODULE.inspect = _REMEMBERED_SIGNATURES
+def _is_tensor(x) -> bool:
+    """``backend.is_tensor(x)``, which is never true of a KerasTensor or a Python constant, answered at once
+    for those."""
+    return not isinstance(x, _NEVER_TENSORS) and ORIGINAL_IS_TENSOR(x)
+
+
+_NEVER_TENSORS = (keras.KerasTensor, bool, int, float, str, type(None))
+
+
+def patch_symbolic_helpers() -> None:
+    """Make Keras's helpers around symbolic calls quicker, with the same answers: op signatures and
+    snake-case names are remembered, and a KerasTensor is known not to be a backend tensor."""
+    _OPERATION_MODULE.inspect = _LAYER_MODULE.inspect = _REMEMBERED_SIGNATURES
     _NAMING_MODULE.to_snake_case = _snake_case
+    _BACKEND_MODULE.is_tensor = _is_tensor
 
 
-def restore_op_construction() -> None:
-    _OPERATION_MODULE.inspect = inspect
+def restore_symbolic_helpers() -> None:
+    _OPERATION_MODULE.inspect = _LAYER_MODULE.inspect = inspect
     _NAMING_MODULE.to_snake_case = _ORIGINAL_TO_SNAKE_CASE
+    _BACKEND_MODULE.is_tensor = ORIGINAL_IS_TENSOR
 
 
 _REMEMBERED_SIGNATURES = _RememberedSignatures()

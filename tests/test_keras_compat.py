@@ -3,6 +3,8 @@
 A Keras release that moves one of them fails the test named after it.
 """
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -252,6 +254,37 @@ def test_has_weights_tells_whether_layer_weights_lists_any():
 def test_variable_shape_is_the_shape_as_a_tuple():
     variable = keras.Variable(np.zeros((3, 4), "float32"))
     assert compat.variable_shape(variable) == tuple(variable.shape) == (3, 4)
+
+
+class _WithInit(keras.layers.Layer):
+    def __init__(self, units, *, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+
+
+def test_symbolic_helpers_answer_as_keras_own_while_patched():
+    import inspect
+
+    from keras.src.backend.common.keras_tensor import KerasTensor
+
+    layer = keras.layers.Dense(3)
+    try:
+        compat.patch_symbolic_helpers()
+        helpers = compat._OPERATION_MODULE.inspect
+        assert compat._LAYER_MODULE.inspect is helpers
+        for function in (_WithInit.__init__, layer.call, layer.compute_output_shape, functools.partial(_WithInit.__init__, None)):
+            assert helpers.signature(function) == inspect.signature(function)
+            assert helpers.signature(function) == inspect.signature(function)  # remembered, still the same
+        assert helpers.getfullargspec(_WithInit.__init__) == inspect.getfullargspec(_WithInit.__init__)
+        assert helpers.Parameter is inspect.Parameter
+        assert compat._NAMING_MODULE.to_snake_case("EinsumDense2D") == compat._ORIGINAL_TO_SNAKE_CASE("EinsumDense2D")
+        is_tensor = compat._BACKEND_MODULE.is_tensor
+        assert [is_tensor(x) for x in (KerasTensor((2,)), None, 3, keras.ops.ones((2,)))] == [False, False, False, True]
+    finally:
+        compat.restore_symbolic_helpers()
+    assert compat._OPERATION_MODULE.inspect is compat._LAYER_MODULE.inspect is inspect
+    assert compat._NAMING_MODULE.to_snake_case is compat._ORIGINAL_TO_SNAKE_CASE
+    assert compat._BACKEND_MODULE.is_tensor is compat.ORIGINAL_IS_TENSOR
+    assert not compat.ORIGINAL_IS_TENSOR(KerasTensor((2,)))  # what the quick answer relies on
 
 
 def test_variable_dtype_is_the_dtype_it_stores():
