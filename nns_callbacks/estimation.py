@@ -282,7 +282,8 @@ class _WeightSizes(dict):
         sizes = self.get(id(weight))
         if sizes is None:
             params = math.prod(compat.variable_shape(weight))
-            sizes = self[id(weight)] = (params, params if weight.trainable else 0, params * _itemsize(weight.dtype))
+            nbytes = params * _itemsize(compat.variable_dtype(weight))
+            sizes = self[id(weight)] = (params, params if weight.trainable else 0, nbytes)
         return sizes
 
     def total(self, weights) -> tuple[int, int, int]:
@@ -308,7 +309,7 @@ class _Claimed:
     def all_new(self, layer, sublayers) -> bool:
         """Claim every weight of ``layer`` (``sublayers``: it and the layers in it) if none has a row yet;
         whether it did."""
-        weights = compat.unseen_weights(layer, set(), set())
+        weights = compat.weights(layer)
         if any(id(weight) in self.ids for weight in weights):
             return False
         self.ids.update(id(weight) for weight in weights)
@@ -580,7 +581,7 @@ def _frame_inferred(columns: dict[str, list]) -> pd.DataFrame:
 def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost:
     opt_cost = optimizer_cost(optimizer)
     sizes = _WeightSizes()
-    weights = model.weights
+    weights = compat.weights(model)
     columns = _layer_rows(model, weights, walk, opt_cost.update_flops, walk.unsupported, sizes)
     layers, sums = _table(columns)
     _warn_unsupported(walk.unsupported, walk.reasons)
@@ -631,12 +632,12 @@ def _policy_name(model) -> str:
     """The dtype policy the model's layers compute with: theirs where they agree (a model loaded from a
     file keeps the policy it was saved with in its layers, not in itself), else the model's own."""
     known: dict[int, bool] = {}
-    names = collections.Counter(
+    names = {
         getattr(getattr(layer, "dtype_policy", None), "name", None)
         for layer in compat.sublayers(model)[1:]
         if compat.has_weights(layer, known)
-    )
-    names.pop(None, None)
+    }
+    names.discard(None)
     if len(names) == 1:
         return next(iter(names))
     policy = getattr(model, "dtype_policy", None)

@@ -293,6 +293,45 @@ def keras_mask(tensor):
     return getattr(tensor, "_keras_mask", None)
 
 
+def calls_as_given(layer, args: tuple, kwargs: dict) -> bool:
+    """Whether ``Layer.__call__`` would pass these symbolic arguments to the layer's call unchanged (adding
+    only ``training`` and a ``mask`` of ``None``) and return its outputs unchanged.
+
+    So it is when the layer is built, its positional arguments are symbolic tensors and its other
+    arguments symbolic tensors or Python constants, none has a mask or needs a cast to the layer's input
+    dtype, no autocast scope or distribution is active, and the layer computes no mask of its own.
+    """
+    # Internal: what ``Layer.__call__`` reads to convert inputs, autocast and set masks.  Public
+    # alternative: none; the layer's own ``__call__``, which does all of it for every call.
+    if not layer.built or _BACKEND_MODULE.get_autocast_scope() is not None or keras.distribution.distribution():
+        return False
+    if layer.supports_masking and type(layer).compute_mask is not _LAYER_COMPUTE_MASK:
+        return False
+    if any(not isinstance(x, keras.KerasTensor) for x in args):
+        return False
+    if layer.compute_dtype != layer.variable_dtype:
+        return False  # Keras's call reads the weights in the compute dtype (an autocast scope)
+    dtype = layer.input_dtype
+    converts = getattr(layer, "_convert_input_args", True) and layer.autocast
+    for x in _flat_arguments(args, kwargs):
+        if isinstance(x, keras.KerasTensor):
+            if keras_mask(x) is not None or (converts and x.dtype != dtype and "float" in x.dtype):
+                return False
+        elif not isinstance(x, _CONSTANTS):
+            return False
+    return True
+
+
+def _flat_arguments(args: tuple, kwargs: dict) -> list:
+    if not kwargs and all(isinstance(x, keras.KerasTensor) for x in args):
+        return list(args)
+    return keras.tree.flatten((args, kwargs))
+
+
+_CONSTANTS = (bool, int, float, str, type(None))
+_LAYER_COMPUTE_MASK = keras.layers.Layer.compute_mask
+
+
 def variable_shape(variable) -> tuple:
     """``tuple(variable.shape)``, without the ``TensorShape`` the TensorFlow backend builds for each call."""
     # Internal: the shape every Keras variable keeps.  Public alternative: ``tuple(variable.shape)``.
@@ -328,9 +367,14 @@ def unseen_weights(layer, seen: set[int], settled: set[int]) -> list:
     return fresh
 
 
+def weights(layer) -> list:
+    """``layer.weights``, gathered without walking each nested block again for every layer around it."""
+    return unseen_weights(layer, set(), set())
+
+
 def weight_specs(layer) -> tuple:
     """``(shape, dtype, trainable)`` of each weight of ``layer`` (those ``layer.weights`` lists)."""
-    return tuple((variable_shape(w), variable_dtype(w), w.trainable) for w in unseen_weights(layer, set(), set()))
+    return tuple((variable_shape(w), variable_dtype(w), w.trainable) for w in weights(layer))
 
 
 def variable_dtype(variable) -> str:

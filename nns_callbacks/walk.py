@@ -366,6 +366,11 @@ class ModelWalk:
             return self._leaf(layer, prefix + layer.name, args, kwargs, _layer_output_spec)
         return self._trace(layer, prefix, args, kwargs)
 
+    @staticmethod
+    def is_leaf(layer) -> bool:
+        """Whether a call of ``layer`` is costed as a whole, by its rule."""
+        return compat.graph_of(layer) is None and fitting_rule(layer) is not None
+
     def op_call(self, op, args, kwargs):
         """Record one Keras op run on symbolic tensors inside a traced ``call``."""
         path = self._prefix[-1] + compat.op_label(op)
@@ -646,10 +651,13 @@ def _walking() -> bool:
 
 
 def _layer_dunder_call(layer, *args, **kwargs):
-    """``Layer.__call__``: its own work around ``call`` (input casts, masks) is Keras's bookkeeping."""
+    """``Layer.__call__``: its own work around ``call`` (input casts, masks) is Keras's bookkeeping; a layer
+    with a rule that Keras would call as given is costed at once."""
     walk = _active_walk()
     if walk is None:
         return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
+    if walk.is_leaf(layer) and compat.calls_as_given(layer, args, kwargs):
+        return _layer_symbolic_call(layer, *args, **kwargs)
     walk.bookkeeping.append(True)
     try:
         return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
@@ -685,7 +693,7 @@ def _recording(walk: ModelWalk):
         _patch_users += 1
         compat.patch_layer_calls(_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call, _walking)
         compat.patch_symbolic_arithmetic()
-        compat.patch_op_construction()
+        compat.patch_symbolic_helpers()
     previous = getattr(_ACTIVE, "walk", None)
     _ACTIVE.walk = walk
     try:
@@ -697,4 +705,4 @@ def _recording(walk: ModelWalk):
             if _patch_users == 0:
                 compat.restore_layer_calls()
                 compat.restore_symbolic_arithmetic()
-                compat.restore_op_construction()
+                compat.restore_symbolic_helpers()

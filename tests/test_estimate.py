@@ -764,6 +764,52 @@ def test_replayed_blocks_are_listed_among_the_walks_leaves():
     assert [len(getattr(entry, "call_indices", [entry])) for entry in walk.entries] == [1] * 10 + [5]
 
 
+class MaskUser(keras.layers.Layer):
+    """Zeroes the masked steps: one multiply more where a mask arrives."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        return x if mask is None else x * ops.cast(ops.expand_dims(mask, -1), x.dtype)
+
+
+class Sublayers(keras.layers.Layer):
+    """Calls layers with rules the ways Keras's ``__call__`` must step in (masks, casts) or not."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.embed = keras.layers.Embedding(50, 8, mask_zero=True, name="embed")  # makes a mask
+        self.masked = keras.layers.Dense(8, name="masked")  # passes its input's mask on
+        self.mask_users = [MaskUser(name=f"mask_user_{i}") for i in range(2)]
+        self.half = keras.layers.Dense(8, dtype="float16", name="half")  # casts its input
+        self.keep = keras.layers.Dense(8, name="keep")  # keeps the input that "half" casts
+        self.drop = keras.layers.Dropout(0.5, name="drop")
+        self.soft = keras.layers.Softmax(name="soft")
+        self.plain = keras.layers.EinsumDense("bsd,de->bse", (None, 8), name="plain")
+
+    def call(self, tokens, mask):
+        x = self.mask_users[1](self.masked(self.mask_users[0](self.embed(tokens))))
+        z = ops.exp(x)  # no mask
+        y = self.drop(self.half(z), training=True)
+        return self.plain(self.soft(ops.cast(y, "float32") + self.keep(z), mask=mask))
+
+
+@pytest.mark.filterwarnings("ignore:.*does not support masking")
+def test_layers_costed_without_keras_call_cost_what_they_cost_through_it(monkeypatch):
+    from nns_callbacks import keras_compat
+
+    tokens, mask = keras.Input((6,), dtype="int32"), keras.Input((6, 8), dtype="bool")
+    model = keras.Model([tokens, mask], Sublayers(name="sub")(tokens, mask))
+    direct = estimate(model, batch_size=3).to_dict()
+    monkeypatch.setattr(keras_compat, "calls_as_given", lambda *args: False)
+    through_keras = estimate(model, batch_size=3).to_dict()
+    assert direct == through_keras
+    names = [row["name"] for row in direct["layers"]]
+    assert "sub/mask_user_0/multiply" in names and "sub/mask_user_1/multiply" in names
+
+
 def test_walk_leaves_the_model_graph_as_it_was():
     model = blocks_model(["relu"] * 2)
     outputs = [model.get_layer(f"block_{i}").output for i in range(2)]

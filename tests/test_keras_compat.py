@@ -287,9 +287,45 @@ def test_symbolic_helpers_answer_as_keras_own_while_patched():
     assert not compat.ORIGINAL_IS_TENSOR(KerasTensor((2,)))  # what the quick answer relies on
 
 
+def _built(layer, shape=(2, 4)):
+    layer.build(shape)
+    return layer
+
+
+def _spec(dtype="float32", mask=False):
+    x = keras.KerasTensor((2, 4), dtype=dtype)
+    if mask:
+        x._keras_mask = keras.KerasTensor((2,), dtype="bool")
+    return x
+
+
+@pytest.mark.parametrize("layer, args, kwargs, expected", [
+    (_built(keras.layers.Dense(3)), (_spec(),), {}, True),
+    (_built(keras.layers.Dropout(0.5)), (_spec(),), {"training": True}, True),
+    (keras.layers.Dense(3), (_spec(),), {}, False),  # Keras builds it first
+    (_built(keras.layers.Dense(3)), (_spec(mask=True),), {}, False),  # Keras passes the mask on
+    (_built(keras.layers.Dense(3)), (_spec("float16"),), {}, False),  # Keras casts the input to float32
+    (_built(keras.layers.Dense(3, dtype="mixed_float16")), (_spec("float16"),), {}, False),  # autocast scope
+    (_built(keras.layers.Embedding(5, 3, mask_zero=True), (2,)), (_spec("int32"),), {}, False),  # makes a mask
+    (_built(keras.layers.Dense(3)), (np.zeros((2, 4), "float32"),), {}, False),  # Keras converts arrays
+], ids=["plain", "constant-kwarg", "unbuilt", "masked", "cast", "mixed", "mask-maker", "array"])
+def test_calls_as_given_only_where_keras_call_would_change_nothing(layer, args, kwargs, expected):
+    assert compat.calls_as_given(layer, args, kwargs) is expected
+
+
 def test_variable_dtype_is_the_dtype_it_stores():
     variable = keras.Variable(np.zeros((2,), "float16"))
     assert compat.variable_dtype(variable) == str(variable.dtype) == "float16"
+
+
+def test_weights_are_layer_weights():
+    shared = keras.layers.Dense(4)
+    inner_in = keras.Input((4,))
+    inner = keras.Model(inner_in, shared(keras.layers.BatchNormalization()(inner_in)))
+    x = keras.Input((4,))
+    model = keras.Model(x, shared(inner(keras.layers.Dense(4)(x))))
+    assert [id(w) for w in compat.weights(model)] == [id(w) for w in model.weights]
+    assert len(compat.weights(model)) == 2 + 4 + 2  # the shared Dense's weights once
 
 
 def test_weight_specs_describe_layer_weights_in_order():
