@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
+import gc
 import math
 import warnings
 
@@ -37,7 +39,7 @@ def estimate(
     All figures are for the whole batch: see ``ModelCost``.
     """
     _check_batch_size(batch_size)
-    with overriding_rules(rules):
+    with overriding_rules(rules), _collector_paused():
         specs = input_specs(model, batch_size, input_shape)
         walk = ModelWalk()
         walk.run(model, specs)
@@ -48,6 +50,20 @@ def estimate(
 
         cost.compiled_training_bytes = compiled_training_bytes(model, batch_size, optimizer, input_shape)
     return cost
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector paused: the walk makes thousands of short-lived objects, which the
+    collector would otherwise scan several times over while they live (3% of an estimate's time)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _check_batch_size(batch_size) -> None:

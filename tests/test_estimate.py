@@ -617,6 +617,21 @@ def test_nested_model_output_without_weights_upstream_needs_no_gradient():
     assert r["after"]["backward_flops"] == 2 * 4 * 3 + 3  # weight gradient only: 27
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_garbage_collector_is_paused_during_an_estimate_and_left_as_it_was(enabled, monkeypatch):
+    import gc
+
+    seen = []
+    monkeypatch.setattr(estimate_module, "_model_cost", lambda *args: seen.append(gc.isenabled()) or 1 / 0)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(ZeroDivisionError):
+            estimate(mlp())
+        assert seen == [False] and gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
 # Repeated blocks: traced once, replayed for the others
 
 
