@@ -322,10 +322,9 @@ class _Claimed:
         """The weights of ``layer`` without a row yet; they have one now."""
         return compat.unseen_weights(layer, self.ids, self.settled)
 
-    def all_new(self, layer, sublayers) -> bool:
-        """Claim every weight of ``layer`` (``sublayers``: it and the layers in it) if none has a row yet;
+    def all_new(self, weights: list, sublayers) -> bool:
+        """Claim ``weights`` (those of a layer; ``sublayers``: it and the layers in it) if none has a row yet;
         whether it did."""
-        weights = compat.weights(layer)
         if any(id(weight) in self.ids for weight in weights):
             return False
         self.ids.update(id(weight) for weight in weights)
@@ -502,7 +501,7 @@ class _Rows:
 
     def _all_new(self, replay: Replay) -> bool:
         """Whether none of the replay's weights has a row yet; they have then."""
-        return self.claimed.all_new(replay.mapping[id(replay.trace.layer)], replay.mapping.values())
+        return self.claimed.all_new(replay.weights, replay.mapping.values())
 
 
 def _layer_rows(

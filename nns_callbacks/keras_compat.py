@@ -372,9 +372,9 @@ def weights(layer) -> list:
     return unseen_weights(layer, set(), set())
 
 
-def weight_specs(layer) -> tuple:
-    """``(shape, dtype, trainable)`` of each weight of ``layer`` (those ``layer.weights`` lists)."""
-    return tuple((variable_shape(w), variable_dtype(w), w.trainable) for w in weights(layer))
+def weight_specs(weights: list) -> tuple:
+    """``(shape, dtype, trainable)`` of each of ``weights``."""
+    return tuple((variable_shape(w), variable_dtype(w), w.trainable) for w in weights)
 
 
 def variable_dtype(variable) -> str:

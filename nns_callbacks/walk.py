@@ -128,12 +128,14 @@ class _Step:
 @dataclasses.dataclass(eq=False)
 class Replay:
     """A trace's leaves repeated for another layer: its sublayers stand in for the traced layer's (``mapping``:
-    by their ids), its path ``own`` for the traced layer's; ``call_indices``: one per step."""
+    by their ids), its path ``own`` for the traced layer's; ``call_indices``: one per step; ``weights``: the
+    layer's ``weights``."""
 
     trace: _Trace
     own: str
     mapping: dict[int, object]
     call_indices: list[int]
+    weights: list
 
     def __len__(self) -> int:
         return len(self.call_indices)
@@ -281,6 +283,7 @@ class ModelWalk:
         self._watch: _GraphCall | None = None
         self._passed_on: dict[tuple, tuple] = {}
         self._layer_keys: dict[int, tuple] = {}
+        self._layer_weights: dict[int, list] = {}  # layer.weights of the layers keyed so far
 
     @property
     def leaves(self) -> list[LeafCall]:
@@ -536,9 +539,11 @@ class ModelWalk:
         key = self._layer_keys.get(id(layer))
         if key is None:
             policy = getattr(getattr(layer, "dtype_policy", None), "name", None)
-            key = _configuration(layer), policy, layer.trainable, compat.weight_specs(layer)
+            weights = compat.weights(layer)
+            key = _configuration(layer), policy, layer.trainable, compat.weight_specs(weights)
             if layer.built:
                 self._layer_keys[id(layer)] = key
+                self._layer_weights[id(layer)] = weights
                 self._keepalive.append(layer)
         return key
 
@@ -565,7 +570,8 @@ class ModelWalk:
                 key = id(mapping[layer_id])
             index = calls[key] = calls.get(key, 0) + 1
             indices.append(index)
-        self.entries.append(Replay(trace, own, mapping, indices))
+        weights = self._layer_weights.get(id(layer))
+        self.entries.append(Replay(trace, own, mapping, indices, compat.weights(layer) if weights is None else weights))
         return _renewed(trace.outputs)
 
     def _report(self, name: str, reason: str) -> None:
