@@ -99,7 +99,7 @@ class _Trace:
             if layer_id is not None and layer_id not in ids:
                 return None
             suffix = leaf.path[len(self.prefix):] if leaf.path.startswith(self.prefix) else None
-            steps.append(_Step(self, leaf, leaf.template or leaf, layer_id, suffix))
+            steps.append(_Step(leaf, leaf.template or leaf, layer_id, suffix))
         return steps
 
 
@@ -111,7 +111,6 @@ class _Step:
     ``suffix``: its path below the traced layer (``None`` for the traced layer's own row).
     """
 
-    trace: _Trace
     leaf: LeafCall
     template: LeafCall
     layer_id: int | None
@@ -119,10 +118,10 @@ class _Step:
 
     @functools.cached_property
     def repeated(self) -> tuple:
-        """The fields of a replayed leaf after its ``call_index``."""
+        """The fields of a replayed leaf between its ``call_index`` and its ``step``."""
         leaf = self.leaf
         return (leaf.needs_input_grad, leaf.trains, leaf.kind, leaf.children, leaf.in_call, self.template,
-                leaf.inputs, leaf.outputs, self)
+                leaf.inputs, leaf.outputs)
 
 
 @dataclasses.dataclass(eq=False)
@@ -148,7 +147,7 @@ class Replay:
         """The leaf that repeats ``step``."""
         layer = step.leaf.layer if step.layer_id is None else self.mapping[step.layer_id]
         path = self.own[:-1] if step.suffix is None else self.own + step.suffix
-        return LeafCall(path, layer, step.leaf.call, call_index, *step.repeated)
+        return LeafCall(path, layer, step.leaf.call, call_index, *step.repeated, step)
 
 
 def _leaves(entries: list) -> list[LeafCall]:
