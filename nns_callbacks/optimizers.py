@@ -87,7 +87,7 @@ def optimizer_cost(optimizer) -> OptimizerCost:
         warnings.warn(
             f"nns_callbacks: no cost entry for optimizer {name}; its state and update are "
             "left out (counted as 0) of the training figures",
-            stacklevel=4,
+            stacklevel=5,
         )
         return OptimizerCost(name, 0, 0, known=False)
     slots, flops = entry(optimizer)

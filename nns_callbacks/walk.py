@@ -632,7 +632,7 @@ def _layer_output_spec(layer, *args, **kwargs):
     if all(None not in s for s in _shapes(_tensors(outputs))) or any(None in s for s in _shapes(_tensors(args))):
         return outputs
     if isinstance(layer, keras.layers.EinsumDense) and len(args) == 1:
-        return keras.ops.einsum(layer.equation, args[0], layer.kernel)
+        return compat.OPS_NUMPY.Einsum(layer.equation).compute_output_spec(args[0], layer.kernel)
     return keras.Operation.compute_output_spec(layer, *args, **kwargs)
 
 
