@@ -169,7 +169,8 @@ def _is_tensor(x) -> bool:
     return not isinstance(x, _NEVER_TENSORS) and ORIGINAL_IS_TENSOR(x)
 
 
-_NEVER_TENSORS = (keras.KerasTensor, bool, int, float, str, type(None))
+_CONSTANTS = (bool, int, float, str, type(None))
+_NEVER_TENSORS = (keras.KerasTensor, *_CONSTANTS)
 
 
 def patch_symbolic_helpers() -> None:
@@ -328,7 +329,6 @@ def _flat_arguments(args: tuple, kwargs: dict) -> list:
     return keras.tree.flatten((args, kwargs))
 
 
-_CONSTANTS = (bool, int, float, str, type(None))
 _LAYER_COMPUTE_MASK = keras.layers.Layer.compute_mask
 
 
