@@ -258,10 +258,15 @@ def _itemsize(dtype) -> int:
 
 
 def _backward(leaf: LeafCall, cost: LayerCost) -> int:
+    """The call's share of the training step beyond its forward pass: the gradients it computes (each
+    operand's only where that operand needs one) and its training-only forward work."""
     flops = cost.input_grad_flops if leaf.needs_input_grad else 0
     flops += cost.weight_grad_flops if leaf.trains else 0
     flops += cost.internal_grad_flops if (leaf.trains or leaf.needs_input_grad) else 0
-    return flops
+    if cost.operand_grad_flops is not None:
+        needs = leaf.operand_grads or (True,) * len(cost.operand_grad_flops)
+        flops += sum(f for f, needed in zip(cost.operand_grad_flops, needs) if needed)
+    return flops + cost.training_only_flops
 
 
 _KEPT = {"outputs": ("outputs",), "inputs": ("inputs",), "inputs+outputs": ("inputs", "outputs"), "nothing": ()}

@@ -39,6 +39,13 @@ class LayerCost:
     plus ``buffers`` elements of intermediate values of its own (a pre-activation).
     A tensor kept by several calls (a ReLU's output that the next convolution also
     keeps) is counted once.
+
+    ``operand_grad_flops``: for an op, the FLOPs of the gradient of each of its tensor
+    operands (in the order of ``LayerCall.input_shapes``), each counted only where that
+    operand needs a gradient, as autodiff does (a product of an ``Input`` and a weight
+    computes the weight's gradient alone).  ``training_only_flops``: forward work done in
+    training mode only (random augmentation), counted in the training step whether or
+    not a gradient flows; the forward figures are the inference pass's.
     """
 
     macs: int = 0
@@ -49,6 +56,8 @@ class LayerCost:
     saved_elements: int | None = None
     keeps: str = "outputs"
     buffers: int = 0
+    operand_grad_flops: tuple[int, ...] | None = None
+    training_only_flops: int = 0
 
     @property
     def forward_flops(self) -> int:
@@ -59,6 +68,7 @@ class LayerCost:
         saved = None
         if self.saved_elements is not None or other.saved_elements is not None:
             saved = (self.saved_elements or 0) + (other.saved_elements or 0)
+        operands = _summed_operands(self.operand_grad_flops, other.operand_grad_flops)
         return LayerCost(
             self.macs + other.macs,
             self.elementwise_flops + other.elementwise_flops,
@@ -68,11 +78,14 @@ class LayerCost:
             saved,
             self.keeps,
             self.buffers + other.buffers,
+            operands,
+            self.training_only_flops + other.training_only_flops,
         )
 
     def scaled(self, factor: int) -> LayerCost:
-        """The cost of ``factor`` repetitions of this call (RNN time steps)."""
+        """The cost of ``factor`` repetitions of this call (RNN time steps, a loop's iterations)."""
         saved = None if self.saved_elements is None else self.saved_elements * factor
+        operands = None if self.operand_grad_flops is None else tuple(f * factor for f in self.operand_grad_flops)
         return LayerCost(
             self.macs * factor,
             self.elementwise_flops * factor,
@@ -82,7 +95,17 @@ class LayerCost:
             saved,
             self.keeps,
             self.buffers * factor,
+            operands,
+            self.training_only_flops * factor,
         )
+
+
+def _summed_operands(first: tuple | None, second: tuple | None) -> tuple | None:
+    """Per-operand gradient FLOPs of two costs of the same call added up; ``None`` where neither has them."""
+    if first is None or second is None:
+        return first if second is None else second
+    longer, shorter = (first, second) if len(first) >= len(second) else (second, first)
+    return tuple(a + (shorter[i] if i < len(shorter) else 0) for i, a in enumerate(longer))
 
 
 def matmul_cost(macs: int, weight_macs: int | None = None, elementwise: int = 0) -> LayerCost:

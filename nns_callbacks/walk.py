@@ -51,6 +51,8 @@ class LeafCall:
     ``template``: the leaf this one replays (same layer configuration, same call), which has the same cost.
     ``inputs``, ``outputs``: ``(id, elements, dtype)`` of its symbolic tensors, the id the same wherever
     the tensor is passed, so that a tensor two calls keep is counted once.
+    ``operand_grads``: whether each tensor operand (in the order of ``call.input_shapes``) needs a
+    gradient: a symbolic tensor that depends on a trainable weight, or a trainable weight.
     ``step``: for a replayed leaf, its place in the trace it repeats; its tensors are its replay's own,
     and its ``call`` is that of the leaf it repeats (the same arguments, the same shapes).
     """
@@ -67,6 +69,7 @@ class LeafCall:
     template: LeafCall | None = None
     inputs: tuple = ()
     outputs: tuple = ()
+    operand_grads: tuple = ()
     step: _Step | None = None
 
 
@@ -121,7 +124,7 @@ class _Step:
         """The fields of a replayed leaf between its ``call_index`` and its ``step``."""
         leaf = self.leaf
         return (leaf.needs_input_grad, leaf.trains, leaf.kind, leaf.children, leaf.in_call, self.template,
-                leaf.inputs, leaf.outputs)
+                leaf.inputs, leaf.outputs, leaf.operand_grads)
 
 
 @dataclasses.dataclass(eq=False)
@@ -218,6 +221,11 @@ def _shapes(tensors) -> list[tuple]:
 
 def _is_symbolic(x) -> bool:
     return isinstance(x, keras.KerasTensor)
+
+
+def _is_weight_like(x) -> bool:
+    """A float array of rank 1 or more: a weight's value or a constant an op may differentiate."""
+    return "float" in str(getattr(x, "dtype", "")) and len(getattr(x, "shape", ())) > 0
 
 
 def _trains(layer) -> bool:
@@ -410,10 +418,23 @@ class ModelWalk:
         owner = self._owners[-1]
         if owner is None or not _trains(owner):
             return False
-        return any(
-            not _is_symbolic(x) and "float" in str(getattr(x, "dtype", "")) and len(getattr(x, "shape", ())) > 0
-            for x in tensors
-        )
+        return any(not _is_symbolic(x) and _is_weight_like(x) for x in tensors)
+
+    def _operand_grads(self, tensors: list) -> tuple:
+        """Whether autodiff computes the gradient of each operand: a symbolic tensor that needs one, a trainable
+        ``Variable``, or another float array (a weight's value) of a trainable owner."""
+        default = self._context_grad[-1]
+        owner = self._owners[-1]
+        owner_trains = owner is not None and _trains(owner)
+        grads = []
+        for x in tensors:
+            if _is_symbolic(x):
+                grads.append(self._requires_grad.get(id(x), default))
+            elif isinstance(x, keras.Variable):
+                grads.append(bool(x.trainable) and owner_trains)
+            else:
+                grads.append(owner_trains and _is_weight_like(x))
+        return tuple(grads)
 
     def _leaf(self, op, path, args, kwargs, compute):
         inputs = _tensors((args, kwargs))
@@ -429,11 +450,13 @@ class ModelWalk:
             self._suppress -= 1
         outputs = _as_specs(outputs, inputs)
         out = _tensors(outputs)
-        self._record(op, path, args, kwargs, inputs, out, needs_grad, trains)
+        operand_grads = () if is_layer else self._operand_grads(inputs)
+        self._record(op, path, args, kwargs, inputs, out, needs_grad, trains, operand_grads=operand_grads)
         self._mark(out, needs_grad or trains)
         return outputs
 
-    def _record(self, op, path, args, kwargs, inputs, out, needs_grad, trains, kind="rule", children=0):
+    def _record(self, op, path, args, kwargs, inputs, out, needs_grad, trains, kind="rule", children=0,
+                operand_grads=()):
         """Append the leaf of one call; ``inputs``, ``out``: its argument and output tensors."""
         call = LayerCall(op, args, kwargs, _shapes(out), _shapes(inputs), [str(x.dtype) for x in out])
         key = id(op) if isinstance(op, keras.layers.Layer) else path
@@ -441,6 +464,7 @@ class ModelWalk:
         self.entries.append(LeafCall(
             path, op, call, index, needs_grad, trains, kind, children,
             inputs=_described([x for x in inputs if _is_symbolic(x)]), outputs=_described(out),
+            operand_grads=operand_grads,
         ))
         self._keepalive.extend(inputs)
 

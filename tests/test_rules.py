@@ -805,10 +805,19 @@ def test_keras_ops_in_a_functional_graph(outputs, shapes, expected):
     assert [(r["type"], r["forward_macs"], r["forward_flops"]) for r in rows] == expected
 
 
-def test_matmul_of_two_activations_needs_both_operand_gradients():
-    [r] = op_rows(lambda a, b: keras.ops.matmul(L.Dense(4)(a), b), [(3, 4), (4, 5)])
+@pytest.mark.parametrize(
+    ("outputs", "gradients"),
+    [
+        (lambda a, b: keras.ops.matmul(L.Dense(4)(a), L.Dense(5)(b)), 2),  # both operands depend on weights
+        (lambda a, b: keras.ops.matmul(L.Dense(4)(a), b), 1),  # b is an Input: autodiff computes no gradient
+        (lambda a, b: keras.ops.einsum("bij,bjk->bik", a, L.Dense(5)(b)), 1),
+        (lambda a, b: keras.ops.matmul(a, b), 0),
+    ],
+)
+def test_a_product_computes_the_gradient_of_each_operand_that_needs_one(outputs, gradients):
+    [r] = op_rows(outputs, [(3, 4), (4, 5)])
     macs = 2 * 3 * 5 * 4
-    assert r["backward_flops"] == 4 * macs  # 2 FLOPs per MAC for each operand's gradient
+    assert r["backward_flops"] == gradients * 2 * macs  # 2 FLOPs per MAC for each operand's gradient
 
 
 def test_layer_scale_and_custom_scale_layer():

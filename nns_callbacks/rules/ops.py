@@ -119,14 +119,19 @@ def activation_op(op, call: LayerCall) -> LayerCost:
     return LayerCost(elementwise_flops=forward, input_grad_flops=backward)
 
 
+def product_cost(macs: int, operands: int) -> LayerCost:
+    """A product of ``operands`` tensors: the gradient of each operand is a product as large: 2 FLOPs per MAC."""
+    return LayerCost(macs=macs, operand_grad_flops=(2 * macs,) * operands, keeps="inputs")
+
+
 @register_builtin_rule(getattr(knp, "Matmul", None))
 def matmul_op(op, call: LayerCall) -> LayerCost:
-    """MACs = output elements x the contracted size (both operands are activations)."""
+    """MACs = output elements x the contracted size; each operand's gradient 2 FLOPs per MAC."""
     contracted = call.input_shapes[0][-1]
-    return dataclasses.replace(matmul_cost(math.prod(call.output_shape) * contracted, weight_macs=0), keeps="inputs")
+    return product_cost(math.prod(call.output_shape) * contracted, len(call.input_shapes))
 
 
 @register_builtin_rule(getattr(knp, "Einsum", None))
 def einsum_op(op, call: LayerCall) -> LayerCost:
-    """MACs = the product of the sizes of all distinct indices."""
-    return dataclasses.replace(matmul_cost(einsum_macs(op.subscripts, *call.input_shapes), weight_macs=0), keeps="inputs")
+    """MACs = the product of the sizes of all distinct indices; each operand's gradient 2 FLOPs per MAC."""
+    return product_cost(einsum_macs(op.subscripts, *call.input_shapes), len(call.input_shapes))
