@@ -1,217 +1,137 @@
-"""NNSCallback: cost panels in TensorBoard and achieved samples/s, FLOP/s and MFU during training.
+"""NNSCallback: cost panels in TensorBoard and achieved samples/s, FLOP/s, MFU and HFU during training.
 
-Timing never synchronises the device itself.  Keras hands every batch-end hook
-logs that it has already converted to Python numbers, which waits for that
-step to finish: on the TensorFlow backend in the training loop, on JAX in a
-worker thread when every callback is ``async_safe`` (this one is).  So the time
-at which a hook runs is the time its step had finished, and a window's rate is
-the samples between two hooks divided by the time between them (hooks that run late
-or out of order are handled in ``throughput``).  Warm-up (the
-first call of each ``fit``, ``evaluate`` or ``predict``, which traces and
-compiles) opens the first window and is never counted, and validation time is
-left out of training throughput.
+Every hook is one line over framework-free parts: the run's cost (``run_cost``), the axes of its
+summaries (``axes``), the passes' clocks and rates (``throughput``), the event files
+(``summary_writer``) and what Keras does not pass to callbacks (``fit_context``).  Timing never
+synchronises the device: a pass runs from its begin hook to its end hook (training: to the last
+training step, before validation), where Keras has the device idle or waited for it, and the
+batch-end hooks, which Keras calls once a step's logs are Python numbers, time the first step
+(whose excess is start-up, and in a pass that compiles, compilation) and the windows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
+import threading
 import time
-import warnings
 
 import keras
 
-from . import hardware, memory, panels
+from . import axes as axes_module
+from . import fit_context, memory, notices, panels, step_count
 from . import keras_compat as compat
 from .cost import format_bytes
-from .estimation import estimate
-from .summary_writer import NO_STEPS, SummaryWriters, check_writable, last_steps
-from .tensorboard_plugin.metadata import COST_TAG
-from .throughput import BatchPlan, PassMeter, Rates, Work, empty_logs, pass_rates, window_rates
+from .hardware import validate_peak_flops
+from .run_cost import RunCost
+from .summary_writer import SummaryWriters, check_writable
+from .tensorboard_plugin import metadata
+from .throughput import BatchPlan, PassMeter, PassTimes, Rates, StepWork, empty_logs, pass_report, window_rates
 
 
-def _keras_tensorboard(ours, log_dir: str | None):
-    """A ``keras.callbacks.TensorBoard`` after ``ours`` in the running ``fit``, writing into ``log_dir``.
+@dataclasses.dataclass
+class PassRecord:
+    """One pass under way (training epoch, validation, evaluation, prediction): its clock and batch plan."""
 
-    It writes the rates we put into ``logs`` under the same tags, so we leave those to it.
-    """
-    if log_dir is None:
-        return None
-    callbacks = compat.running_loop_local("callbacks", lambda x: isinstance(x, keras.callbacks.CallbackList))
-    listed = list(getattr(callbacks, "callbacks", []))
-    after = listed[listed.index(ours) + 1:] if ours in listed else []
-    for callback in after:
-        if isinstance(callback, keras.callbacks.TensorBoard) and _same_dir(callback.log_dir, log_dir):
-            return callback
-    return None
-
-
-def _same_dir(first: str, second: str) -> bool:
-    return os.path.realpath(first) == os.path.realpath(second)
-
-
-def _batch_plan(batch_size_arg, model) -> BatchPlan | None:
-    """Samples per step: the argument, else the running data adapter, else a peeked first batch; ``None``: unknown."""
-    adapter = compat.running_data_adapter()
-    size = (
-        batch_size_arg
-        or _safe(lambda: adapter.batch_size)
-        or _safe(lambda: compat.first_batch_size(adapter))
-        or _safe(lambda: compat.dataset_batch_size(adapter))
-    )
-    if not size:
-        inputs = _safe(lambda: model.inputs) or []
-        size = inputs[0].shape[0] if inputs else None
-    if not size:
-        return None
-    num_batches = _safe(lambda: adapter.num_batches)
-    partial = _safe(lambda: adapter.partial_batch_size)
-    return BatchPlan(int(size), num_batches, partial or None)
-
-
-def _safe(getter):
-    try:
-        return getter()
-    except Exception:  # noqa: BLE001  (any failure means "unknown here")
-        return None
-
-
-def _replicas(model) -> int:
-    """Replicas that train in sync: the tf.distribute strategy's or the Keras distribution's devices."""
-    strategy = _safe(lambda: model.distribute_strategy)
-    count = _safe(lambda: strategy.num_replicas_in_sync)
-    if count:
-        return int(count)
-    distribution = _safe(keras.distribution.distribution)
-    devices = _safe(lambda: distribution.device_mesh.devices.size)
-    return int(devices or 1)
-
-
-def _is_chief(model) -> bool:
-    """Whether this process writes summaries: the chief of a multi-worker job, or the only one."""
-    strategy = _safe(lambda: model.distribute_strategy)
-    resolver = _safe(lambda: strategy.cluster_resolver)
-    if resolver is not None and getattr(resolver, "task_type", None) not in (None, "chief"):
-        has_chief = "chief" in (_safe(lambda: resolver.cluster_spec().as_dict()) or {})
-        return not has_chief and resolver.task_type == "worker" and resolver.task_id == 0
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.process_index() == 0
-    return True
-
-
-def _validate_update_freq(update_freq) -> None:
-    if update_freq == "epoch":
-        return
-    if isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1:
-        raise ValueError(f"update_freq must be 'epoch' or a positive number of steps, got {update_freq!r}")
+    meter: PassMeter
+    plan: BatchPlan | None = None
+    begin: float = 0.0
+    compiles: bool = False
+    iterations: int = 0
+    report: object = None
 
 
 class NNSCallback(keras.callbacks.Callback):
-    """Write the model's cost to TensorBoard and report samples/s, FLOP/s and MFU while it trains.
+    """Write the model's cost to TensorBoard and report samples/s, FLOP/s, MFU and HFU while it trains.
 
     Args:
         log_dir: directory for ``train/`` and ``validation/`` event files (shareable with
             ``keras.callbacks.TensorBoard``); ``None`` measures without writing.
         update_freq: steps per measurement window and batch-level summary, or ``"epoch"``.
-        peak_flops: peak FLOP/s per device for MFU: a number, ``"measure"`` (time a matrix
-            product of the compute dtype for under a second), or ``None`` / ``"auto"``
-            (datasheet table for the detected accelerator; unknown: no MFU).
+        peak_flops: peak FLOP/s per device for MFU and HFU: a number, ``"measure"`` (time a matrix
+            product of the compute dtype), or ``None`` / ``"auto"`` (datasheet table; unknown: none).
         batch_size: global samples per step, if it can't be read from the data.
         input_shape: per-sample input shape, for models with dimensions of unknown size.
         print_summary: print the per-layer cost table when training starts.
         top_layers: layers shown in the chart.
-        compiled_memory: on the JAX backend, also compile the training step once at the start to
-            get XLA's memory figure (``ModelCost.compiled_training_bytes``), which the memory
-            warning then uses.
+        compiled_memory: on the JAX backend, also compile the training step once at the start to get
+            XLA's memory figure (``ModelCost.compiled_training_bytes``) for the memory warning.
+        flops_per_step, flops_per_sample: the model FLOPs (not MACs) of one training step or one sample,
+            stated; they win over the estimate and give MFU for a custom ``train_step``. Not both.
+        count_step: count the FLOPs the training step executes (HFU): ``"auto"`` where the model defines
+            its own ``train_step``, ``True`` always, ``False`` never.  JAX: XLA's count of the lowered
+            step; torch: ``FlopCounterMode`` over the first step (products, convolutions, attention).
         clock: a function returning seconds, for tests.
 
-    Logs gain ``samples_per_sec``, ``steps_per_sec``, ``tflops_per_sec`` (training FLOPs:
-    forward + backward + optimizer, not MACs, in TFLOP/s = 1e12 FLOP/s) and ``mfu``
-    (achieved / peak FLOP/s) at every epoch end (NaN where nothing was measurable), with
-    ``val_`` versions for validation, whose FLOPs are forward only; in batch logs only where a
+    Logs gain ``samples_per_sec`` (the wall clock's, less the first epoch's compilation),
+    ``steps_per_sec``, ``tflops_per_sec`` (TFLOP/s = 1e12 FLOP/s: model FLOPs, or the counted step's
+    where the model's are unknown), ``mfu`` and ``hfu`` at every epoch end (NaN where nothing was
+    measurable), ``val_`` versions for validation (forward FLOPs only), and in batch logs where a
     window of ``update_freq`` steps closes.  Place it before ``CSVLogger`` to log them there.
     """
 
     async_safe = True
 
-    def __init__(
-        self,
-        log_dir: str | None = "logs",
-        update_freq="epoch",
-        peak_flops=None,
-        batch_size: int | None = None,
-        input_shape=None,
-        print_summary: bool = False,
-        top_layers: int = 12,
-        compiled_memory: bool = False,
-        clock=time.perf_counter,
-    ):
+    def __init__(self, log_dir: str | None = "logs", update_freq="epoch", peak_flops=None, batch_size=None,
+                 input_shape=None, print_summary: bool = False, top_layers: int = 12, compiled_memory: bool = False,
+                 flops_per_step=None, flops_per_sample=None, count_step="auto", clock=time.perf_counter):
         super().__init__()
-        _validate_update_freq(update_freq)
-        hardware.validate_peak_flops(peak_flops)
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-        if isinstance(top_layers, bool) or not isinstance(top_layers, int) or top_layers < 1:
-            raise ValueError(f"top_layers must be a positive integer, got {top_layers!r}")
+        _validate(update_freq, peak_flops, batch_size, top_layers, count_step)
         if log_dir is not None:
             check_writable(str(log_dir))
         self.log_dir = None if log_dir is None else str(log_dir)
-        self.update_freq = update_freq
-        self.peak_flops = peak_flops
-        self.batch_size = batch_size
-        self.input_shape = input_shape
-        self.print_summary = print_summary
-        self.top_layers = top_layers
-        self.compiled_memory = bool(compiled_memory)
+        self.update_freq, self.peak_flops, self.batch_size = update_freq, peak_flops, batch_size
+        self.print_summary, self.top_layers, self.count_step = print_summary, top_layers, count_step
+        self.run = RunCost(input_shape, bool(compiled_memory), flops_per_step, flops_per_sample)
         self._clock = clock
         self._writers = SummaryWriters(self.log_dir) if self.log_dir else None
-        self.cost = None
-        self.peak = None
-        self._peak_resolved = False
-        self._chief = True
-        self._keras_tb = None
-        self._last = None  # the last step written for each kind of tag (summary_writer.last_steps)
-        self._fit_start = 0
-        self._step_base = 0  # step axis = optimizer.iterations + this
-        self._epoch_shift = 0
-        self._in_fit = False
-        self._first_epoch_of_fit = True
-        self._train = PassMeter(None if update_freq == "epoch" else update_freq)
-        self._test = PassMeter()
-        self._predict = PassMeter()
-        self._plans = {"train": None, "test": None, "predict": None}
-        self._training_work = self._forward_work = None
-        self._steps_per_epoch = None
-        self._steps_per_execution = 1
-        self._epoch_iterations = 0
-        self._train_counts = None
-        self._val_logs: dict[str, float] = {}
+        self._axes: axes_module.Axes | None = None
+        window = None if update_freq == "epoch" else update_freq
+        self._passes = {"train": PassRecord(PassMeter(window)), "test": PassRecord(PassMeter()),
+                        "predict": PassRecord(PassMeter())}
+        self._lock = threading.Lock()
+        self._fit: dict | None = None  # the running fit's state; left set by a fit that raised
+        self._train_marks = False  # whether train batch-end hooks still have something to record
+        self._last_batch = -1
+        self._warned: set = set()
+        self._functions: dict[str, object] = {}
+        self._panels_key = None
+        self.chief = True  # whether this process writes summaries (the chief of a multi-worker job)
         self._predict_samples = 0
-        self._warned_samples = False
+
+    @property
+    def cost(self):
+        """The ``ModelCost`` of the running (or last) fit, or ``None``."""
+        return self.run.cost
+
+    @property
+    def peak(self):
+        """The peak FLOP/s (``hardware.Peak``) behind MFU and HFU, or ``None``."""
+        return self.run.peak
 
     # Keras hooks: each one line.
     def on_train_begin(self, logs=None):
-        self._guard(self._begin_training)
+        self._guard(self._begin_fit)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._guard(self._begin_epoch, epoch)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._guard(self._train_batch_end, batch, logs)
+        self._last_batch = max(self._last_batch, batch)
+        if self._train_marks:
+            self._guard(self._train_batch_end, batch, logs)
 
     def on_test_begin(self, logs=None):
-        self._guard(self._begin_test)
+        self._guard(self._begin_pass, "test")
 
     def on_test_batch_end(self, batch, logs=None):
-        self._guard(self._test_batch_end, batch)
+        self._guard(self._batch_end, "test", batch)
 
     def on_test_end(self, logs=None):
         self._guard(self._end_test)
 
     def on_predict_begin(self, logs=None):
-        self._guard(self._begin_predict)
+        self._guard(self._begin_pass, "predict")
 
     def on_predict_batch_end(self, batch, logs=None):
         self._guard(self._predict_batch_end, batch, logs)
@@ -223,301 +143,382 @@ class NNSCallback(keras.callbacks.Callback):
         self._guard(self._end_epoch, epoch, logs)
 
     def on_train_end(self, logs=None):
-        self._guard(self._end_training)
+        self._guard(self._end_fit)
 
-    # Implementation. Batch-end hooks may run in a worker thread while JAX trains: they must not
-    # touch ``self.model``, whose property syncs the training state into the model.
+    # Implementation.  Batch-end hooks may run in a worker thread while JAX trains: they never touch
+    # ``self.model``, whose property syncs the training state into the model.
     def _guard(self, method, *args):
         """Run a hook body; trouble becomes a warning, never a failed ``fit``."""
         try:
             method(*args)
         except Exception as error:  # noqa: BLE001  (measuring must never break training)
-            warnings.warn(f"nns_callbacks: {method.__name__} failed: {error!r}; training goes on", stacklevel=3)
+            self._warn(f"{method.__name__} failed: {error!r}; training goes on", ("hook", method.__name__))
 
-    def _estimate(self, batch: int):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("default")
-                return estimate(
-                    self.model, batch_size=batch, input_shape=self.input_shape, compiled_memory=self.compiled_memory
-                )
-        except Exception as error:  # noqa: BLE001  (estimation trouble is a warning during fit)
-            warnings.warn(
-                f"nns_callbacks: could not estimate the model's cost ({error}); samples/s are still "
-                "measured, FLOP/s and MFU are left out",
-                stacklevel=5,
-            )
-            return None
+    def _warn(self, message: str, cause=None):
+        """A warning, once per cause per fit."""
+        notices.warn(message, cause, stacklevel=5, seen=self._warned)
 
-    def _resolve_peak(self):
-        """Whether this process writes, and the peak FLOP/s (once per callback: measuring takes a second)."""
-        self._chief = _is_chief(self.model)
-        if not self._peak_resolved:
-            self._peak_resolved = True
-            compute_dtype = self.model.dtype_policy.compute_dtype
-            self.peak = hardware.resolve_peak(
-                self.peak_flops, keras.backend.backend(), compute_dtype, replicas=_replicas(self.model)
-            )
+    def _begin_fit(self):
+        self._finish_aborted_fit()
+        self._warned.clear()
+        model = self.model
+        plan = fit_context.batch_plan(self.batch_size, model)
+        adapter = compat.running_data_adapter()
+        if plan is None and adapter is None:
+            self._warn("could not find the data of the running fit (a custom training loop?): samples per step "
+                       "are taken from Keras's sample count at each epoch end. Pass NNSCallback(batch_size=...)")
+        with notices.once_per_cause(self._warned):
+            if plan is not None:
+                self.run.update(model, plan.batch_size)
+            self.run.resolve_peak(model, self.peak_flops)
+        self._open_axes()
+        self._passes["train"].plan = plan
+        ledger = fit_context.SampleLedger()
+        ledger.watch(adapter)
+        self.chief = fit_context.is_chief(model)
+        self._fit = {"restart": self._axes.begin_fit(self._iterations()), "first_epoch": True, "ledger": ledger,
+                     "chief": self.chief, "keras_tb": fit_context.keras_tensorboard(self, self.log_dir),
+                     "steps_per_epoch": (self.params or {}).get("steps"), "wrote_status": False,
+                     "steps_per_execution": int(fit_context.safe(lambda: model.steps_per_execution) or 1),
+                     "compiles": self._fresh(model, "train_function"), "start": self._axes.step}
+        self._count_step(model)
+        self._warn_if_too_big(model)
 
-    @property
-    def _peak(self) -> float | None:
-        """The peak FLOP/s that MFU divides by, over every replica; ``None``: unknown."""
-        return self.peak.flops_per_sec if self.peak else None
+    def _count_step(self, model):
+        """Count the first step's FLOPs where asked (``count_step``) and the backend can."""
+        self.run.counted, self.run.count_note = None, ""
+        if not (self.count_step is True or (self.count_step == "auto" and self.run.custom_step)):
+            return
+        backend = keras.backend.backend()
+        if not step_count.counting_first_step(model, backend, self._counted, self._count_failed):
+            self.run.count_note = ("not counted on this backend (TensorFlow has no cheap counter): state the "
+                                   "step's work with NNSCallback(flops_per_step=...)")
+            self._warn(f"the FLOPs of the training step are not counted on the {backend} backend: no HFU; "
+                         "state the model FLOPs of a step with NNSCallback(flops_per_step=...) for MFU")
 
-    def _ensure_cost(self, plan: BatchPlan | None) -> None:
-        """The cost for the real batch size (1 where unknown yet: FLOPs per sample hold), and the work of a step."""
-        if self.cost is None or (plan is not None and self.cost.batch_size != plan.batch_size):
-            cost = self._estimate(plan.batch_size if plan else 1)
-            if cost is None:
-                return
-            self.cost = cost
-        batch = self.cost.batch_size
-        model_flops = (self.cost.forward_flops + self.cost.backward_flops) / batch
-        self._training_work = Work(model_flops, self.cost.optimizer_flops)
-        self._forward_work = Work(self.cost.forward_flops / batch)
+    def _counted(self, counted):
+        self.run.counted = counted
 
-    def _load_axes(self):
-        if self._last is None:
-            self._last = last_steps(self.log_dir) if self.log_dir else NO_STEPS.copy()
+    def _count_failed(self, error):
+        self.run.count_note = f"counting the step failed: {error!r}"
+        self._warn(f"could not count the training step's FLOPs ({error!r}): no HFU", "count failed")
+
+    def _fresh(self, model, name: str) -> bool:
+        """Whether ``model.<name>`` (a step function) was made anew since the last pass: its first step compiles."""
+        function = getattr(model, name, None)
+        fresh = function is not self._functions.get(name)
+        self._functions[name] = function
+        return fresh and (keras.backend.backend() != "torch" or bool(getattr(model, "jit_compile", False)))
+
+    def _open_axes(self):
+        if self._axes is None:
+            written = {}
+            if self._writers is not None:
+                self._writers.open()
+                folders = {run: self._writers.run_folder(run) for run in ("train", "validation")}
+                written = axes_module.written_steps(folders, ".nns")
+            self._axes = axes_module.Axes(written or dict.fromkeys(axes_module.KINDS, -1))
+        elif self._writers is not None:
+            self._writers.open()
+
+    def _finish_aborted_fit(self):
+        """A fit that ended by an exception never called ``on_train_end``: end its state now (what it queued
+        is written, and its writer lock let go)."""
+        if self._fit is not None:
+            self._fit = None
+            self._train_marks = False
+            self._close()
 
     def _iterations(self) -> int:
-        return int(_safe(lambda: int(self.model.optimizer.iterations)) or 0)
-
-    def _begin_training(self):
-        self._load_axes()
-        plan = _batch_plan(self.batch_size, self.model)
-        if plan is None and compat.running_data_adapter() is None:
-            warnings.warn(
-                "nns_callbacks: could not find the data of the running fit (a custom training loop?): samples "
-                "per step are taken from Keras's sample count at each epoch end, and windows get none. Pass "
-                "NNSCallback(batch_size=<global batch size>).",
-                stacklevel=4,
-            )
-        self._plans["train"] = plan
-        self._steps_per_epoch = self.params.get("steps") if self.params else None
-        self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
-        self._ensure_cost(plan)
-        self._resolve_peak()
-        self._in_fit = True
-        self._first_epoch_of_fit = True
-        start = self._iterations()
-        # The step axis is optimizer.iterations, moved on where that would write over what is there
-        # (a recompiled model, a new callback on an old log_dir): past the last cost panels, and not
-        # before the last window.
-        need = max(self._last["cost"] + 1, self._last["batch"])
-        self._step_base = max(self._step_base, need - start)
-        self._fit_start = start + self._step_base
-        self._keras_tb = _keras_tensorboard(self, self.log_dir)
-        self._warn_if_too_big()
-        if plan is not None:
-            self._write_cost_panels()
-
-    def _warn_if_too_big(self):
-        """Warn before the first step when the estimate exceeds the device's memory, naming a batch that fits."""
-        if self.cost is None:
-            return
-        capacity = memory.device_memory(keras.backend.backend())
-        needed = self.cost.compiled_training_bytes or self.cost.training_bytes
-        if capacity is None or needed <= capacity:
-            return
-        fits = _safe(lambda: memory.max_batch_size(self.model, capacity, input_shape=self.input_shape))
-        advice = f"batch {fits} fits" if fits else "not even one sample fits"
-        which = "compiled" if self.cost.compiled_training_bytes else "estimated"
-        warnings.warn(
-            f"nns_callbacks: the {which} training memory, {format_bytes(needed)} for batch "
-            f"{self.cost.batch_size}, exceeds the device's {format_bytes(capacity)}: {advice} by the analytic "
-            "estimate (ModelCost's memory figures)",
-            stacklevel=4,
-        )
+        return int(fit_context.safe(lambda: int(self.model.optimizer.iterations)) or 0)
 
     def _begin_epoch(self, epoch):
-        if self._first_epoch_of_fit:  # a new fit that counts epochs from 0 again continues the epoch axis
-            self._epoch_shift = max(0, self._last["epoch"] + 1 - epoch)
-        self._first_epoch_of_fit = False
-        self._train.begin()
-        self._epoch_iterations = self._iterations()
-        self._train_counts = None
-        self._val_logs = {}
+        fit, train = self._fit, self._passes["train"]
+        if fit["first_epoch"]:
+            self._write_start_of_fit()
+        self._axes.begin_epoch(epoch, fit["first_epoch"])
+        train.compiles, fit["first_epoch"] = fit["compiles"] and fit["first_epoch"], False
+        train.iterations, train.report, self._last_batch = self._iterations(), None, -1
+        train.meter.begin()
+        self._train_marks = True
+        train.begin = self._clock()
 
     def _train_batch_end(self, batch, logs):
-        steps = compat.steps_done(batch, self._steps_per_execution)
-        if self._steps_per_epoch and steps > self._steps_per_epoch:
-            steps = self._steps_per_epoch  # steps_per_execution reports the end of a shorter last execution
-        window = self._train.step_end(steps, self._clock())
-        if window is not None:
+        fit = self._fit
+        steps = compat.steps_done(batch, fit["steps_per_execution"])
+        if fit["steps_per_epoch"] and steps > fit["steps_per_epoch"]:
+            steps = fit["steps_per_epoch"]  # steps_per_execution reports the end of a shorter last execution
+        meter = self._passes["train"].meter
+        window = meter.step_end(steps, self._clock())
+        if meter.window_steps is None:
+            self._train_marks = False  # the first step's mark is all an epoch-only run needs
+        elif window is not None:
             self._close_window(window, logs)
 
     def _close_window(self, window, logs):
-        rates = window_rates(window, self._plans["train"], self._training_work, self._peak)
+        start, end = window
+        plan, ledger = self._passes["train"].plan, self._fit["ledger"]
+        samples = ledger.samples(start.steps, end.steps)
+        rates = window_rates(window, plan, self.run.training_work(), self.run.peak_flops, samples)
         if rates is None:
             return
-        values = self._as_logs(rates)
+        values = self._as_logs(rates, self.run.training_work())
         if logs is not None:
             logs.update(values)
-        step = self._epoch_iterations + self._step_base + window[1].steps
+        step = self._axes.step_in_epoch(end.steps)
         if not self._keras_tb_writes("batch"):
-            self._write_logs("train", "batch_", values, step)
-        self._last["batch"] = max(self._last["batch"], step)
+            self._write("train", "batch_", values, step, "batch")
+        if self._writers is not None:
+            self._writers.flush_if_due()
 
-    def _as_logs(self, rates: Rates | None) -> dict[str, float]:
-        flops, mfu = self._training_work is not None, self._training_work is not None and self._peak is not None
-        return empty_logs(flops, mfu) if rates is None else rates.as_logs(flops, mfu)
+    def _end_training_pass(self):
+        """The epoch's training steps are over (validation is about to start, or the epoch ends)."""
+        train = self._passes["train"]
+        if train.report is not None:
+            return
+        end = self._clock()
+        steps = self._iterations() - train.iterations
+        if steps <= 0:  # a train_step whose optimizers are its own: the steps Keras ran
+            steps = self._fit["steps_per_epoch"] or compat.steps_done(self._last_batch, self._fit["steps_per_execution"])
+        first = train.meter.first
+        samples, first_samples = self._samples(train, steps, first)
+        if train.plan is None and samples and steps:  # the batch size is known now: the cost for it
+            train.plan = BatchPlan(max(1, round(samples / steps)))
+            with notices.once_per_cause(self._warned):
+                self.run.update(self.model, train.plan.batch_size)
+            self._write_cost_panels_if_new(self._fit["start"])
+        times = PassTimes(train.begin, end, first)
+        train.report = pass_report(times, steps, samples, first_samples, self.run.training_work(), self.run.peak_flops,
+                                   train.compiles)
+        self._axes.end_epoch(steps)
+        self._fit["ledger"].end_epoch(steps)
+        train.iterations = steps
 
-    def _count_training_epoch(self):
-        """Exact steps and samples of the epoch that just trained (the state is synced here)."""
-        if self._train_counts is None:
-            steps = self._iterations() - self._epoch_iterations
-            self._train_counts = (steps if steps > 0 else None, _safe(lambda: compat.samples_seen(self.model)))
-        return self._train_counts
+    def _samples(self, record: PassRecord, steps: int, first) -> tuple:
+        """(samples of the pass, samples of its first finished step(s)): exact where Keras or the data tell."""
+        ledger = self._fit["ledger"] if record is self._passes["train"] and self._fit else None
+        exact = fit_context.safe(lambda: compat.samples_seen(self.model))
+        counted = ledger.samples(0, steps) if ledger else None
+        plan = record.plan
+        samples = exact or counted or (plan.samples(steps) if plan else None)
+        first_samples = None
+        if first is not None:
+            first_samples = (ledger.samples(0, first.steps) if ledger else None) or (
+                plan.samples(first.steps) if plan else (samples / steps * first.steps if samples else None))
+        return samples, first_samples
 
-    def _forward_pass_plan(self, batch_size_arg) -> BatchPlan | None:
-        """An evaluation or prediction about to run: its batch plan, and the cost and peak if fit did not get them."""
-        self._steps_per_execution = int(_safe(lambda: self.model.steps_per_execution) or 1)
-        plan = _batch_plan(batch_size_arg, self.model)
-        if self._forward_work is None:
-            self._ensure_cost(plan)
-            self._resolve_peak()
-        return plan
-
-    def _begin_test(self):
-        if self._in_fit:
-            self._count_training_epoch()  # before evaluate resets the metrics
-        self._plans["test"] = self._forward_pass_plan(self.batch_size if not self._in_fit else None)
-        self._test.begin()
-
-    def _test_batch_end(self, batch):
-        self._test.step_end(compat.steps_done(batch, self._steps_per_execution), self._clock())
-
-    def _end_test(self):
-        samples = _safe(lambda: compat.samples_seen(self.model))
-        plan = self._plans["test"]
-        steps = plan.num_batches if plan is not None else None
-        rates = pass_rates(self._test.span(), plan, self._forward_work, self._peak, steps, samples)
-        self._warn_if_samples_unknown(rates)
-        if self._in_fit:
-            self._val_logs = {f"val_{k}": v for k, v in self._as_logs(rates).items()}
-        elif rates is not None:
-            self._write_logs("validation", "evaluation_", self._as_logs(rates), self._standalone_step("evaluation"))
-            self._flush()
-
-    def _standalone_step(self, kind: str) -> int:
-        """The step of an ``evaluate`` or ``predict`` outside ``fit``: the model's, after any written before."""
-        self._load_axes()
-        step = max(self._iterations() + self._step_base, self._last[kind] + 1)
-        self._last[kind] = step
-        return step
-
-    def _begin_predict(self):
-        self._plans["predict"] = self._forward_pass_plan(self.batch_size)
-        self._predict.begin()
+    def _begin_pass(self, kind: str):
+        record = self._passes[kind]
+        in_fit = self._fit is not None and fit_context.in_running_fit(self._model)
+        if kind == "test" and in_fit:
+            self._end_training_pass()  # before evaluate resets the metrics
+        elif self._fit is not None and not in_fit:
+            self._finish_aborted_fit()
+        record.plan = fit_context.batch_plan(None if in_fit else self.batch_size, self._model)
+        if not in_fit:
+            with notices.once_per_cause(self._warned):
+                self._ensure_cost(record.plan)
+        record.compiles = self._fresh(self._model, f"{kind}_function")
+        record.meter.begin()
         self._predict_samples = 0
+        record.begin = self._clock()
+
+    def _ensure_cost(self, plan):
+        """An evaluation or prediction outside fit: the cost and peak if no fit got them."""
+        if self.run.cost is None and self.run.error is None:
+            self.run.update(self.model, plan.batch_size if plan else 1)
+            self.run.resolve_peak(self.model, self.peak_flops)
+        self._open_axes()
+
+    def _batch_end(self, kind: str, batch):
+        steps_per_execution = self._fit["steps_per_execution"] if self._fit else 1
+        self._passes[kind].meter.step_end(compat.steps_done(batch, steps_per_execution), self._clock())
 
     def _predict_batch_end(self, batch, logs):
-        if self._plans["predict"] is None and logs:
+        if self._passes["predict"].plan is None and logs:
             outputs = keras.tree.flatten(logs.get("outputs"))
-            self._predict_samples += int(outputs[0].shape[0]) if outputs else 0
-        self._predict.step_end(compat.steps_done(batch, self._steps_per_execution), self._clock())
+            with self._lock:
+                self._predict_samples += int(outputs[0].shape[0]) if outputs else 0
+        self._batch_end("predict", batch)
+
+    def _forward_report(self, kind: str, samples):
+        record = self._passes[kind]
+        end = self._clock()
+        first = record.meter.first
+        steps = record.meter.last.steps if record.meter.last else 0
+        if record.plan is not None and record.plan.num_batches:
+            steps = min(steps, record.plan.num_batches) if steps else record.plan.num_batches
+        first_samples = record.plan.samples(first.steps) if record.plan and first else None
+        samples = samples or (record.plan.samples(steps) if record.plan else None)
+        return pass_report(PassTimes(record.begin, end, first), steps, samples, first_samples,
+                           self.run.forward_work(), self.run.peak_flops, record.compiles)
+
+    def _end_test(self):
+        report = self._forward_report("test", fit_context.safe(lambda: compat.samples_seen(self.model)))
+        self._warn_if_samples_unknown(report.rates)
+        if self._fit is not None and fit_context.in_running_fit(self._model):
+            self._passes["test"].report = report
+        elif report.rates is not None:
+            self._write("validation", "evaluation_", self._as_logs(report.rates, self.run.forward_work()),
+                        self._axes.standalone("evaluation"), None)
+            self._close()
 
     def _end_predict(self):
-        plan = self._plans["predict"]
-        samples = None if plan is not None else self._predict_samples or None
-        rates = pass_rates(self._predict.span(), plan, self._forward_work, self._peak, None, samples)
-        self._warn_if_samples_unknown(rates)
-        if rates is not None:
-            self._write_logs("validation", "prediction_", self._as_logs(rates), self._standalone_step("prediction"))
-            self._flush()
+        report = self._forward_report("predict", self._predict_samples or None)
+        self._warn_if_samples_unknown(report.rates)
+        if report.rates is not None:
+            self._write("validation", "prediction_", self._as_logs(report.rates, self.run.forward_work()),
+                        self._axes.standalone("prediction"), None)
+            self._close()
 
     def _end_epoch(self, epoch, logs):
-        steps, samples = self._count_training_epoch()
-        plan = self._plans["train"]
-        if plan is None and samples and steps:  # the batch size is known now: cost panels for it
-            plan = self._plans["train"] = BatchPlan(max(1, round(samples / steps)))
-            self._ensure_cost(plan)
-            self._write_cost_panels()
-        rates = pass_rates(self._train.span(), plan, self._training_work, self._peak, steps, samples)
-        self._warn_if_samples_unknown(rates)
-        values = self._as_logs(rates)
+        self._end_training_pass()
+        train, test = self._passes["train"].report, self._passes["test"].report
+        self._passes["test"].report = None
+        values = self._as_logs(train.rates, self.run.training_work())
         if logs is not None:
             logs.update(values)
-            logs.update(self._val_logs)
-        step = epoch + self._epoch_shift
-        self._last["epoch"] = max(self._last["epoch"], step)
+            if test is not None:
+                logs.update({f"val_{k}": v for k, v in self._as_logs(test.rates, self.run.forward_work()).items()})
+        step = self._axes.epoch(epoch)
         if not self._keras_tb_writes("epoch"):
-            self._write_logs("train", "epoch_", values, step)
-            val = {k[len("val_"):]: v for k, v in self._val_logs.items()}
-            self._write_logs("validation", "epoch_", val, step)
-        self._write_peak_memory(step)
+            self._write("train", "epoch_", values, step, "epoch")
+            if test is not None:
+                self._write("validation", "epoch_", self._as_logs(test.rates, self.run.forward_work()), step, "epoch")
+        self._write("train", "epoch_", train.extras(), step, "epoch")
+        if test is not None:
+            self._write("validation", "epoch_", test.extras(), step, "epoch")
+        self._write("train", "epoch_", self._peak_memory(), step, "epoch")
+        self._warn_if_samples_unknown(train.rates)
+        self._write_counted_step()
         self._flush()
 
-    def _write_peak_memory(self, epoch_step: int):
-        """The device's peak bytes in use so far, and its ratio to the estimate, where the backend can tell."""
-        peak = memory.peak_bytes_in_use(keras.backend.backend())
-        if peak is None:
-            return
-        values = {"peak_memory_bytes": float(peak)}
-        if self.cost is not None and self.cost.training_bytes:
-            values["peak_memory_over_estimate"] = peak / self.cost.training_bytes
-        self._write_logs("train", "epoch_", values, epoch_step)
-
-    def _warn_if_samples_unknown(self, rates: Rates | None) -> None:
-        if rates is not None and rates.samples is None and not self._warned_samples:
-            self._warned_samples = True
-            warnings.warn(
-                "nns_callbacks: samples per step unknown (the data does not tell its batch size and the model "
-                "counts no samples): steps/s are reported, samples/s, FLOP/s and MFU are not. Pass "
-                "NNSCallback(batch_size=<global batch size>).",
-                stacklevel=5,
-            )
-
-    def _keras_tb_writes(self, level: str) -> bool:
-        """Whether a keras.callbacks.TensorBoard in our log_dir writes ``level``-wise logs, ours included."""
-        if self._keras_tb is None:
-            return False
-        return level == "epoch" or self._keras_tb.update_freq != "epoch"
-
-    def _end_training(self):
-        self._in_fit = False
-        if self._writers is not None:
-            self._writers.close()
+    def _end_fit(self):
+        if self._fit is not None and self._fit["wrote_status"]:
+            self._write_status("finished")
+        self._fit = None
+        self._train_marks = False
+        self._close()
 
     # Summaries.
-    def _write_logs(self, run: str, prefix: str, values: dict, step: int):
-        if self._writers is None or not self._chief:
+    def _as_logs(self, rates: Rates | None, work: StepWork) -> dict[str, float]:
+        peak = self.run.peak_flops is not None
+        keys = (work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak)
+        return empty_logs(*keys) if rates is None else rates.as_logs(*keys)
+
+    def _chief(self) -> bool:
+        return self._writers is not None and (self._fit is None or self._fit["chief"])
+
+    def _write(self, run: str, prefix: str, values: dict, step: int, kind: str | None):
+        if not self._chief() or step > axes_module.MAX_STEP:
             return
         for name, value in values.items():
             if value is not None and math.isfinite(value):
                 self._writers.scalar(run, prefix + name, value, step)
+        if kind is not None:
+            self._axes.wrote(kind, step)
 
-    def _write_cost_panels(self):
-        if self.cost is None:
+    def _write_start_of_fit(self):
+        """At the first epoch of a fit (``fit(epochs=0)`` writes nothing): the restart marker of a resumed run,
+        the cost panels where the cost changed, and the run's status."""
+        fit = self._fit
+        if not self._chief():
             return
-        if self.print_summary:
-            print(self.cost.summary())
-        if self._writers is None or not self._chief:
-            return
-        step = self._fit_start
-        self._last["cost"] = step
-        for tag, value in panels.cost_scalars(self.cost, self.peak).items():
-            self._writers.scalar("train", tag, value, step)
-        self._writers.text("train", "cost/layers", self.cost.to_markdown(), step)
-        self._writers.text("train", "cost/notes", panels.notes_markdown(self.cost, self.peak), step)
-        self._writers.document("train", COST_TAG, panels.cost_document(self.cost, self.peak), step)
-        self._write_chart(step)
-        measured = memory.peak_bytes_in_use(keras.backend.backend()) is not None
-        layout = panels.custom_scalars_layout(windows=self.update_freq != "epoch", memory=measured)
-        self._writers.custom_scalars("train", layout, step)
+        if fit["restart"] is not None:
+            for run in ("train", "validation"):
+                self._writers.restart(run, fit["restart"])
+        self._write_cost_panels_if_new(fit["start"])
+        self._write_status("running")
+        fit["wrote_status"] = True
         self._flush()
 
-    def _write_chart(self, step: int):
-        try:
-            from .charts import top_layers_png
-
-            png, width, height = top_layers_png(self.cost.layers, self.top_layers)
-        except ImportError:
-            warnings.warn("nns_callbacks: matplotlib is missing: no chart", stacklevel=4)
+    def _write_cost_panels_if_new(self, step: int):
+        """The cost panels at ``step`` where the cost changed since they were last written (and not there yet)."""
+        if self.run.cost is None or self.run.key == self._panels_key or not self._chief():
             return
-        self._writers.image("train", "cost/top_layers", png, width, height, step)
+        self._panels_key = self.run.key
+        if self._axes.written["cost"] < step:
+            self._write_cost_panels(step)
+
+    def _write_cost_panels(self, step: int):
+        if self.print_summary:
+            print(self.run.cost.summary())
+        measured = memory.peak_bytes_in_use(keras.backend.backend()) is not None
+        layout = panels.custom_scalars_layout(windows=self.update_freq != "epoch", memory=measured)
+        panels.write_cost_panels(self._writers, self.run.cost, self.run.peak, self.run.sources(), step,
+                                 self.top_layers, layout)
+        self._axes.wrote("cost", step)
+
+    def _write_status(self, state: str):
+        if not self._chief():
+            return
+        step = self._axes.written.get("status", -1) + 1
+        document = panels.status_document(state, self.run.error, self.run.sources(), keras.backend.backend(),
+                                          self._writers.lock.number or 1)
+        self._writers.document("train", metadata.STATUS_TAG, document, metadata.create_summary_metadata(), step)
+        self._axes.written["status"] = step
+
+    def _write_counted_step(self):
+        """The counted step's FLOPs, once known (after the first step), at the step the fit started."""
+        counted = self.run.counted
+        if counted is None or self._fit.get("wrote_count") or not self._chief():
+            return
+        self._fit["wrote_count"] = True
+        self._writers.scalar("train", "cost/hardware_flops_per_step", counted.flops, self._fit["start"])
+        self._write_status("running")
+
+    def _peak_memory(self) -> dict:
+        """The device's peak bytes in use so far, and its ratio to the estimate, where the backend can tell."""
+        peak = memory.peak_bytes_in_use(keras.backend.backend())
+        if peak is None:
+            return {}
+        values = {"peak_memory_bytes": float(peak)}
+        if self.run.cost is not None and self.run.cost.training_bytes:
+            values["peak_memory_over_estimate"] = peak / self.run.cost.training_bytes
+        return values
+
+    def _warn_if_too_big(self, model):
+        """Warn before the first step when the estimate exceeds the device's memory, naming a batch that fits."""
+        cost = self.run.cost
+        capacity = memory.device_memory(keras.backend.backend()) if cost is not None else None
+        needed = cost and (cost.compiled_training_bytes or cost.training_bytes)
+        if capacity is None or needed <= capacity:
+            return
+        fits = fit_context.safe(lambda: memory.max_batch_size(model, capacity, input_shape=self.run.input_shape))
+        advice = f"batch {fits} fits" if fits else "not even one sample fits"
+        which = "compiled" if cost.compiled_training_bytes else "estimated"
+        self._warn(f"the {which} training memory, {format_bytes(needed)} for batch {cost.batch_size}, exceeds the "
+                     f"device's {format_bytes(capacity)}: {advice} by the analytic estimate (ModelCost's memory)")
+
+    def _warn_if_samples_unknown(self, rates: Rates | None) -> None:
+        if rates is not None and rates.samples is None:
+            self._warn("samples per step unknown (the data does not tell its batch size and the model counts no "
+                         "samples): steps/s are reported, samples/s, FLOP/s and MFU are not. Pass "
+                       "NNSCallback(batch_size=<global batch size>).", "samples unknown")
+
+    def _keras_tb_writes(self, level: str) -> bool:
+        """Whether a keras.callbacks.TensorBoard in our log_dir writes ``level``-wise logs, ours included."""
+        keras_tb = self._fit["keras_tb"] if self._fit else None
+        return keras_tb is not None and (level == "epoch" or keras_tb.update_freq != "epoch")
 
     def _flush(self):
         if self._writers is not None:
             self._writers.flush()
+
+    def _close(self):
+        """Write what is queued and let the writer lock go (a later pass takes it again)."""
+        if self._writers is not None:
+            self._writers.close()
+
+
+def _validate(update_freq, peak_flops, batch_size, top_layers, count_step) -> None:
+    """Wrong constructor arguments are a ``ValueError`` at once."""
+    if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1):
+        raise ValueError(f"update_freq must be 'epoch' or a positive number of steps, got {update_freq!r}")
+    validate_peak_flops(peak_flops)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if isinstance(top_layers, bool) or not isinstance(top_layers, int) or top_layers < 1:
+        raise ValueError(f"top_layers must be a positive integer, got {top_layers!r}")
+    if count_step not in ("auto", True, False):
+        raise ValueError(f"count_step must be 'auto', True or False, got {count_step!r}")

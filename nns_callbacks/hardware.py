@@ -16,7 +16,6 @@ import math
 import numbers
 import re
 import time
-import warnings
 
 PRECISIONS = ("float32", "tfloat32", "bfloat16", "float16", "float8")
 
@@ -439,7 +438,7 @@ def _warn_unknown(names: list[str], precision: str, warn) -> None:
     """Warn once that MFU is left out and how to supply a peak."""
     where = f"device {names[0]!r} at {precision}" if names else "a CPU (no accelerator found)"
     warn(
-        f"nns_callbacks: MFU is left out: no datasheet peak FLOP/s for {where}. "
+        f"MFU and HFU are left out: no datasheet peak FLOP/s for {where}. "
         f"Pass peak_flops=<dense FLOP/s per device> (e.g. peak_flops=312e12) or "
         f"peak_flops='measure' to time a matmul on this device."
     )
@@ -473,10 +472,12 @@ def resolve_peak(
     backend: str,
     compute_dtype: str,
     replicas: int = 1,
-    warn=warnings.warn,
+    warn=None,
 ) -> Peak | None:
     """Total peak FLOP/s from a number, 'measure' or the datasheet table."""
     validate_peak_flops(peak_flops)
+    if warn is None:
+        from .notices import warn
     names = detect_accelerators(backend)
     devices = _device_count(names, replicas)
     if peak_flops is None or peak_flops == _AUTO:

@@ -492,6 +492,69 @@ def running_loop_local(name: str, wanted):
     return None
 
 
+def running_frame_of(function):
+    """The innermost running frame of ``function`` in this thread (e.g. the trainer's ``fit``), or ``None``.
+
+    Decorators are looked through (Keras wraps ``fit`` in a traceback filter shared by its other methods)."""
+    try:
+        function = inspect.unwrap(getattr(function, "__func__", function))
+    except (TypeError, ValueError):
+        return None
+    code = getattr(function, "__code__", None)
+    frame = sys._getframe(1)
+    while frame is not None and code is not None:
+        if frame.f_code is code:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def watch_batches(adapter, on_batch, on_restart) -> bool:
+    """Call ``on_batch(batch)`` for each batch a generator's or a ``PyDataset``'s adapter produces, and
+    ``on_restart()`` when it starts a new iterator; whether ``adapter`` is of a kind that can be watched.
+
+    Internal: ``GeneratorDataAdapter.generator`` (the function that starts an iterator over the user's
+    generator, looked up at each epoch on every backend) and ``PyDatasetAdapter._standardize_batch``
+    (called on each batch where it is consumed).  Public alternative: none; Keras hands callbacks no batch.
+    """
+    if getattr(adapter, "_nns_watched", None) == on_batch:
+        return True
+    start = getattr(adapter, "generator", None)
+    if callable(start) and hasattr(adapter, "_first_batches"):
+
+        def generator():
+            _quietly(on_restart)
+            for batch in start():
+                _quietly(on_batch, batch)
+                yield batch
+
+        adapter.generator = generator
+    elif callable(getattr(adapter, "_standardize_batch", None)) and hasattr(adapter, "py_dataset"):
+        standardize, iterate = adapter._standardize_batch, adapter._get_iterator
+
+        def standardized(batch):
+            batch = standardize(batch)
+            _quietly(on_batch, batch)
+            return batch
+
+        def iterator():
+            _quietly(on_restart)
+            return iterate()
+
+        adapter._standardize_batch, adapter._get_iterator = standardized, iterator
+    else:
+        return False
+    adapter._nns_watched = on_batch
+    return True
+
+
+def _quietly(function, *args) -> None:
+    try:
+        function(*args)
+    except Exception:  # noqa: BLE001, S110  (counting a batch must never stop the data)
+        pass
+
+
 def running_data_adapter():
     """The data adapter of the running ``fit`` / ``evaluate`` / ``predict``, or ``None``."""
     iterator = running_loop_local("epoch_iterator", lambda x: hasattr(x, "data_adapter"))

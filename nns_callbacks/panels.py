@@ -1,11 +1,53 @@
-"""What the cost panels in TensorBoard show: scalars, Markdown text, the chart, the layout."""
+"""What the cost panels in TensorBoard show: scalars, Markdown text, the chart, the layout, the run's status."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import socket
 
 from .cost import CONVENTIONS, ModelCost, format_count
+from .tensorboard_plugin import metadata
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkSources:
+    """What the FLOP/s, MFU and HFU of a run count, per training step (the nominal batch's).
+
+    ``model_flops``: the model's own FLOPs (what MFU counts), from ``model_source``; ``hardware``: the
+    ``step_count.CountedStep`` of the step as it runs (HFU), or ``None``; ``hardware_note``: why there is none.
+    """
+
+    model_flops: float | None = None
+    model_source: str = "unknown"
+    hardware: object = None
+    hardware_note: str = ""
+
+    def as_dict(self) -> dict:
+        hardware = self.hardware
+        return {
+            "model_flops_per_step": self.model_flops,
+            "model_source": self.model_source,
+            "hardware_flops_per_step": None if hardware is None else hardware.flops,
+            "hardware_source": None if hardware is None else hardware.source,
+            "hardware_left_out": [] if hardware is None else list(hardware.left_out),
+            "hardware_note": self.hardware_note,
+        }
+
+    def markdown(self) -> str:
+        """The work lines of the notes."""
+        model = "unknown: no MFU" if self.model_flops is None else f"{format_count(self.model_flops)}FLOP per step"
+        lines = [f"**Model FLOPs (MFU, FLOP/s).** {model}; source: {self.model_source}."]
+        if self.hardware is not None:
+            left_out = f" Not in it: {'; '.join(self.hardware.left_out)}." if self.hardware.left_out else ""
+            lines.append(
+                f"**Counted step (HFU).** {format_count(self.hardware.flops)}FLOP per step; source: "
+                f"{self.hardware.source}.{left_out}"
+            )
+        elif self.hardware_note:
+            lines.append(f"**Counted step (HFU).** {self.hardware_note}")
+        return "\n\n".join(lines)
 
 
 def cost_scalars(cost: ModelCost, peak=None) -> dict[str, float]:
@@ -48,11 +90,13 @@ def _finite(value):
     return value
 
 
-def notes_markdown(cost: ModelCost, peak=None) -> str:
-    """Conventions, the peak behind MFU and what was not counted, in Markdown."""
+def notes_markdown(cost: ModelCost, peak=None, work: WorkSources | None = None) -> str:
+    """Conventions, the work behind FLOP/s, MFU and HFU, the peak and what was not counted, in Markdown."""
     lines = ["**Conventions.** " + CONVENTIONS, ""]
+    if work is not None:
+        lines += [work.markdown(), ""]
     if peak is None:
-        lines.append("**Peak.** Unknown: MFU is left out. Pass `NNSCallback(peak_flops=...)` or `'measure'`.")
+        lines.append("**Peak.** Unknown: MFU and HFU are left out. Pass `NNSCallback(peak_flops=...)` or `'measure'`.")
     else:
         lines.append(
             f"**Peak.** {format_count(peak.flops_per_sec)}FLOP/s over {peak.devices} device(s) "
@@ -76,17 +120,20 @@ def custom_scalars_layout(windows: bool = True, memory: bool = True):
     def chart(title: str, regex: str):
         return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[regex]))
 
-    def rate_charts(title: str, prefix: str):
+    def rate_charts(title: str, prefix: str, extra=()):
         return layout_pb2.Category(
             title=title,
             chart=[
-                chart("samples/s", prefix + "samples_per_sec"),
+                chart("samples/s (wall clock; steady state after the first step)",
+                      prefix + "(samples_per_sec|steady_samples_per_sec)"),
                 chart("achieved TFLOP/s (1e12 FLOP/s)", prefix + "tflops_per_sec"),
-                chart("MFU (achieved / peak FLOP/s)", prefix + "mfu"),
+                chart("MFU and HFU (model and counted FLOP/s / peak FLOP/s)", prefix + "(mfu|hfu)"),
+                *extra,
             ],
         )
 
-    categories = [rate_charts("nns_callbacks: throughput per epoch", "epoch_")]
+    startup = chart("start-up and compilation per epoch (s)", "epoch_(startup|compile)_seconds")
+    categories = [rate_charts("nns_callbacks: throughput per epoch", "epoch_", [startup])]
     if windows:
         categories.append(rate_charts("nns_callbacks: throughput per window (x: training step)", "batch_"))
     if memory:
@@ -100,3 +147,43 @@ def custom_scalars_layout(windows: bool = True, memory: bool = True):
             )
         )
     return layout_pb2.Layout(category=categories)
+
+
+def status_document(state: str, cost_error: str | None, work: WorkSources | None, backend: str, writer: int) -> dict:
+    """The run-status document (``nns/run``): ``state`` running or finished, the cost model's fate, the writer."""
+    return _finite({
+        "version": 1,
+        "state": state,
+        "cost": "missing" if cost_error else "ok",
+        "cost_error": cost_error,
+        "work": None if work is None else work.as_dict(),
+        "writer": {"host": socket.gethostname(), "pid": os.getpid(), "number": writer},
+        "backend": backend,
+    })
+
+
+def write_cost_panels(writers, cost: ModelCost, peak, work: WorkSources, step: int, top_layers: int, layout) -> None:
+    """The cost panels of the ``train`` run at ``step``: scalars, the layer table, the notes, the Cost tab's
+    document, the top-layers chart and the Custom Scalars layout."""
+    scalars = cost_scalars(cost, peak)
+    if work.model_flops is not None:
+        scalars["cost/model_flops_per_step"] = work.model_flops
+    for tag, value in scalars.items():
+        writers.scalar("train", tag, value, step)
+    writers.text("train", "cost/layers", cost.to_markdown(), step)
+    writers.text("train", "cost/notes", notes_markdown(cost, peak, work), step)
+    writers.document("train", metadata.COST_TAG, cost_document(cost, peak), metadata.create_summary_metadata(), step)
+    chart = top_layers_chart(cost, top_layers)
+    if chart is not None:
+        writers.image("train", "cost/top_layers", *chart, step)
+    writers.custom_scalars("train", layout, step)
+
+
+def top_layers_chart(cost: ModelCost, top: int):
+    """(png, width, height) of the layers that dominate training FLOPs and activation memory; ``None``
+    without matplotlib."""
+    try:
+        from .charts import top_layers_png
+    except ImportError:
+        return None
+    return top_layers_png(cost.layers, top)

@@ -1,118 +1,259 @@
 """TensorBoard event files in the layout ``keras.callbacks.TensorBoard`` uses: ``log_dir/<run>``.
 
-Written with TensorBoard's own event writer and protos, so TensorFlow is not
-needed (and not imported) to write summaries.
+Written with TensorBoard's protos and no TensorFlow (``event_files``).  Summaries are
+queued in memory (a scalar is a tuple: the hot path of a training step) and written
+by ``flush``.  A run that cannot be written (a full disk, a folder made read-only)
+keeps its queue and is tried again at the next flush; it never stops the other run.
+While it writes, a ``SummaryWriters`` holds an exclusive lock on
+``<log_dir>/.nns-writer.lock``: a second writer on the same ``log_dir`` (another
+process, another callback) takes ``.nns-writer-2.lock`` and writes its runs under
+``log_dir/writer-2/``, so that no two writers ever share a (run, tag, step).
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
+import socket
 import tempfile
 import threading
 import time
+import uuid
 import weakref
 
 import numpy as np
 
+from . import event_files, notices
+
+try:
+    import fcntl
+except ImportError:  # no advisory locks on this platform: two writers are not detected
+    fcntl = None
+
+SUFFIX = ".nns"
+"""Our event files' name suffix: only our own files decide where our axes continue."""
+LOCK_NAME = ".nns-writer.lock"
+MAX_QUEUED = 200_000
+"""Summaries a run keeps while it cannot be written; older ones are dropped beyond this."""
+
 
 def check_writable(log_dir: str) -> None:
-    """Create ``log_dir`` and prove a file can be written there, else raise ``ValueError``."""
-    try:
-        os.makedirs(log_dir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=log_dir, prefix=".nns_write_check"):
-            pass
-    except OSError as error:
-        raise ValueError(f"log_dir {log_dir!r} cannot be written: {error}") from None
+    """``log_dir`` and its ``train`` and ``validation`` folders (where they exist) accept files, else ``ValueError``."""
+    folders = [log_dir] + [os.path.join(log_dir, run) for run in ("train", "validation")]
+    for folder in folders:
+        if folder != log_dir and not os.path.lexists(folder):
+            continue
+        if folder != log_dir and not os.path.isdir(folder):
+            raise ValueError(f"log_dir {log_dir!r} cannot be written: {folder!r} exists and is not a folder")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".nns_write_check"):
+                pass
+        except OSError as error:
+            raise ValueError(f"log_dir {log_dir!r} cannot be written: {folder!r}: {error.strerror or error}") from None
 
 
-class SummaryWriters:
-    """One lazily created event-file writer per run (``train``, ``validation``), thread-safe."""
+class WriterLock:
+    """The exclusive lock a writer holds on ``<log_dir>/.nns-writer[-N].lock`` while it writes there."""
 
     def __init__(self, log_dir: str):
         self.log_dir = log_dir
-        self._writers: dict = {}
-        self._lock = threading.Lock()
+        self.number: int | None = None
+        self._handle = None
+
+    @property
+    def prefix(self) -> str:
+        """Where this writer's runs go: ``""`` for the first writer, ``writer-N/`` for the N-th."""
+        return "" if self.number in (None, 1) else f"writer-{self.number}/"
+
+    def claim(self, preferred: int | None = None) -> int:
+        """Take the first free lock (``preferred`` first); its number.  Without ``fcntl``: always 1."""
+        if self._handle is not None:
+            return self.number
+        if fcntl is None:
+            self.number = 1
+            return 1
+        order = ([preferred] if preferred else []) + [n for n in range(1, 65) if n != preferred]
+        for number in order:
+            if self._try(number):
+                self.number = number
+                return number
+        raise OSError(f"no free writer lock in {self.log_dir!r}")
+
+    def _try(self, number: int) -> bool:
+        name = LOCK_NAME if number == 1 else LOCK_NAME.replace(".lock", f"-{number}.lock")
+        path = os.path.join(self.log_dir, name)
+        handle = open(path, "a+")  # noqa: SIM115  (held open while the lock is held)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        marker = {"host": socket.gethostname(), "pid": os.getpid(), "id": uuid.uuid4().hex, "started": time.time()}
+        handle.write(json.dumps(marker))
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        """Let the lock go (the marker file stays: an unlocked marker means nobody writes there now)."""
+        if self._handle is not None:
+            try:
+                fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            finally:
+                self._handle.close()
+                self._handle = None
+
+
+class SummaryWriters:
+    """One event file per run (``train``, ``validation``) under ``log_dir``, fed from in-memory queues."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self.lock = WriterLock(log_dir)
+        self._queues: dict[str, list] = {}
+        self._files: dict[str, event_files.EventFile] = {}
+        self._mutex = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._warned: set = set()  # causes warned of since the last ``open``
         _OPEN.add(self)
 
-    def _writer(self, run: str):
-        with self._lock:
-            writer = self._writers.get(run)
-            if writer is None:
-                from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    def run_folder(self, run: str) -> str:
+        """The folder of ``run`` for this writer (``log_dir/train``, or ``log_dir/writer-2/train``)."""
+        return os.path.join(self.log_dir, self.lock.prefix + run)
 
-                writer = EventFileWriter(os.path.join(self.log_dir, run), filename_suffix=".nns")
-                self._writers[run] = writer
-            return writer
+    def open(self) -> None:
+        """Take this writer's place in ``log_dir`` (the same as before where it is free), warning when it is
+        not the first writer there."""
+        self._warned.clear()
+        previous = self.lock.number
+        number = self.lock.claim(preferred=previous)
+        if number != 1 and number != previous:
+            notices.warn(
+                f"another writer is writing to {self.log_dir!r} (another process, or another NNSCallback in "
+                f"this fit): this one writes to {os.path.join(self.log_dir, self.lock.prefix)!r} instead, so "
+                "that no (run, tag, step) is written twice",
+                cause=("second writer", self.log_dir), seen=self._warned,
+            )
 
-    def _add(self, run: str, value, step: int) -> None:
-        from tensorboard.compat.proto import event_pb2, summary_pb2
-
-        summary = summary_pb2.Summary(value=[value])
-        self._writer(run).add_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
-
+    # Summaries, queued.  A scalar is a tuple: the one kind written every few steps.
     def scalar(self, run: str, tag: str, value: float, step: int) -> None:
         """A scalar in the Scalars dashboard."""
-        from tensorboard.compat.proto import summary_pb2
-
-        self._add(run, summary_pb2.Summary.Value(tag=tag, simple_value=float(value)), step)
+        self._queue(run, (tag, float(value), int(step), time.time()))
 
     def text(self, run: str, tag: str, markdown: str, step: int) -> None:
         """Markdown in the Text dashboard."""
-        from tensorboard.compat.proto import summary_pb2
         from tensorboard.plugins.text import metadata
-        from tensorboard.util import tensor_util
 
-        tensor = tensor_util.make_tensor_proto(np.array(markdown.encode("utf-8"), dtype=object))
         meta = metadata.create_summary_metadata(display_name=tag, description="")
-        self._add(run, summary_pb2.Summary.Value(tag=tag, metadata=meta, tensor=tensor), step)
+        self._queue(run, _string_value(tag, markdown.encode("utf-8"), meta), step)
 
-    def document(self, run: str, tag: str, document: dict, step: int) -> None:
-        """A JSON document for the ``nns`` TensorBoard plugin (the Cost tab)."""
-        import json
-
-        from tensorboard.compat.proto import summary_pb2
-        from tensorboard.util import tensor_util
-
-        from .tensorboard_plugin import metadata
-
+    def document(self, run: str, tag: str, document: dict, metadata, step: int) -> None:
+        """A JSON document (strict JSON) under a plugin's ``metadata``."""
         text = json.dumps(document, allow_nan=False).encode("utf-8")
-        tensor = tensor_util.make_tensor_proto(np.array(text, dtype=object))
-        value = summary_pb2.Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(), tensor=tensor)
-        self._add(run, value, step)
+        self._queue(run, _string_value(tag, text, metadata), step)
 
     def image(self, run: str, tag: str, png: bytes, width: int, height: int, step: int) -> None:
         """A PNG image in the Images dashboard."""
         from tensorboard.compat.proto import summary_pb2
 
         image = summary_pb2.Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=png)
-        self._add(run, summary_pb2.Summary.Value(tag=tag, image=image), step)
+        self._queue(run, summary_pb2.Summary.Value(tag=tag, image=image), step)
 
     def custom_scalars(self, run: str, layout, step: int = 0) -> None:
         """A Custom Scalars layout (a ``layout_pb2.Layout``); TensorBoard shows the latest."""
-        from tensorboard.compat.proto import summary_pb2
         from tensorboard.plugins.custom_scalar import metadata
-        from tensorboard.util import tensor_util
 
-        tensor = tensor_util.make_tensor_proto(np.array(layout.SerializeToString(), dtype=object))
-        value = summary_pb2.Summary.Value(
-            tag=metadata.CONFIG_SUMMARY_TAG, metadata=metadata.create_summary_metadata(), tensor=tensor
-        )
-        self._add(run, value, step)
+        value = _string_value(metadata.CONFIG_SUMMARY_TAG, layout.SerializeToString(), metadata.create_summary_metadata())
+        self._queue(run, value, step)
 
+    def restart(self, run: str, step: int) -> None:
+        """Mark a restart at ``step`` (``SessionLog.START``): TensorBoard drops this run's events at ``step`` and
+        later, which a resumed run writes anew.  TensorBoard takes a run's first START for the start of a
+        session and acts on the ones after it, so the marker is written twice."""
+        from tensorboard.compat.proto import event_pb2
+
+        for _ in range(2):
+            self._queue(run, event_pb2.SessionLog(status=event_pb2.SessionLog.START), step)
+
+    def _queue(self, run: str, item, step: int | None = None) -> None:
+        with self._mutex:
+            queue = self._queues.setdefault(run, [])
+            queue.append(item if step is None else (item, int(step), time.time()))
+            if len(queue) > MAX_QUEUED:
+                del queue[: len(queue) - MAX_QUEUED]
+
+    # Writing.
     def flush(self) -> None:
-        """Write everything queued so far to disk."""
-        with self._lock:
-            writers = list(self._writers.values())
-        for writer in writers:
-            writer.flush()
+        """Write every queued summary; a run that fails keeps its queue for the next flush and warns once
+        per cause, naming the path and the system's reason."""
+        with self._mutex:
+            queues, self._queues = self._queues, {}
+            self._last_flush = time.monotonic()
+        for run, items in queues.items():
+            try:
+                self._file(run).write([_record(item) for item in items])
+            except OSError as error:
+                self._requeue(run, items)
+                notices.warn(
+                    f"could not write {run!r} summaries to {self._file(run).path or self.run_folder(run)!r}: "
+                    f"{error.strerror or error!r}; they are kept and written at the next flush",
+                    cause=("write", self.run_folder(run)), seen=self._warned,
+                )
+
+    def flush_if_due(self, seconds: float = 30.0) -> None:
+        """``flush`` when the last one is more than ``seconds`` old (windows reach disk during long epochs)."""
+        if time.monotonic() - self._last_flush > seconds:
+            self.flush()
+
+    def _requeue(self, run: str, items: list) -> None:
+        with self._mutex:
+            queue = self._queues.setdefault(run, [])
+            queue[:0] = items
+            if len(queue) > MAX_QUEUED:
+                del queue[: len(queue) - MAX_QUEUED]
+
+    def _file(self, run: str) -> event_files.EventFile:
+        folder = self.run_folder(run)
+        file = self._files.get(run)
+        if file is None or file.folder != folder:
+            file = self._files[run] = event_files.EventFile(folder, SUFFIX)
+        return file
 
     def close(self) -> None:
-        """Flush and close the files; a later write opens new ones."""
-        with self._lock:
-            writers, self._writers = list(self._writers.values()), {}
-        for writer in writers:
-            writer.close()
+        """Flush, let the writer lock go; a later write opens new files."""
+        self.flush()
+        self._files = {}
+        self.lock.release()
+
+
+def _string_value(tag: str, data: bytes, metadata):
+    """A summary value holding one string tensor (text, a JSON document, a layout)."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.util import tensor_util
+
+    tensor = tensor_util.make_tensor_proto(np.array(data, dtype=object))
+    return summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
+
+
+def _record(item) -> bytes:
+    """The event record of a queued summary: a scalar tuple, or (value or session log, step, wall time)."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    if len(item) == 4:
+        tag, value, step, wall_time = item
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        event = event_pb2.Event(wall_time=wall_time, step=step, summary=summary)
+    else:
+        value, step, wall_time = item
+        if isinstance(value, event_pb2.SessionLog):
+            event = event_pb2.Event(wall_time=wall_time, step=step, session_log=value)
+        else:
+            event = event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[value]))
+    return event_files.record(event.SerializeToString())
 
 
 _OPEN: weakref.WeakSet = weakref.WeakSet()
@@ -120,49 +261,9 @@ _OPEN: weakref.WeakSet = weakref.WeakSet()
 
 @atexit.register
 def _close_all() -> None:
-    """Flush what is queued when the interpreter exits (after Ctrl-C in ``fit``)."""
+    """Write what is queued when the interpreter exits (after Ctrl-C in ``fit``, or a fit that raised)."""
     for writers in list(_OPEN):
-        writers.close()
-
-
-def last_steps(log_dir: str) -> dict[str, int]:
-    """The last step already written under ``log_dir`` for each kind of tag, -1 where none is.
-
-    ``cost``: the cost panels (``cost/*`` in ``train``); ``batch``: the windows (``batch_*``);
-    ``epoch``: ``epoch_*``; ``evaluation`` and ``prediction``: ``evaluation_*``, ``prediction_*`` in ``validation``.
-    """
-    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
-
-    last = NO_STEPS.copy()
-    for run in ("train", "validation"):
-        folder = os.path.join(log_dir, run)
-        if not os.path.isdir(folder):
-            continue
-        for name in sorted(os.listdir(folder)):
-            if not name.startswith("events.out.tfevents."):
-                continue
-            try:
-                events = list(LegacyEventFileLoader(os.path.join(folder, name)).Load())
-            except Exception:  # noqa: BLE001, S112  (a torn or foreign file: nothing of ours to continue)
-                continue
-            for event in events:
-                for value in event.summary.value:
-                    axis = _axis(run, value.tag)
-                    if axis is not None:
-                        last[axis] = max(last[axis], event.step)
-    return last
-
-
-NO_STEPS = {"cost": -1, "batch": -1, "epoch": -1, "evaluation": -1, "prediction": -1}
-
-
-def _axis(run: str, tag: str) -> str | None:
-    if tag.startswith("epoch_"):
-        return "epoch"
-    if run == "train" and tag.startswith("batch_"):
-        return "batch"
-    if run == "train" and tag.startswith("cost/"):
-        return "cost"
-    if run == "validation" and tag.startswith(("evaluation_", "prediction_")):
-        return tag.split("_", 1)[0]
-    return None
+        try:
+            writers.close()
+        except Exception:  # noqa: BLE001, S110  (nothing can be done at exit)
+            pass

@@ -1,10 +1,13 @@
 """Throughput of passes over the data, free of any framework.
 
-A *pass* is one training epoch, one evaluation or one prediction.  The callback
+A *pass* is one training epoch, one evaluation or one prediction.  Every pass is
+timed as the wall clock sees it, from its begin hook to its end (``pass_report``),
+with a breakdown: the steady-state rate after its first step(s), the start-up of
+its first step (a new data iterator) and, where its first step compiled the step
+function, that compilation time, which is taken out of its rates.  The callback
 reports each finished step (a batch-end hook, where Keras has already waited for
-the step) as ``step_end(steps, time)``.  Every pass is timed the same way: from
-its first finished step to its last, so that the first step's tracing,
-compilation and data start-up stay out.  Hooks may arrive late or out of
+the step) as ``step_end(steps, time)``: windows of ``window_steps`` steps are timed
+between such hooks.  Hooks may arrive late or out of
 order (Keras runs async-safe hooks in worker threads): a step counts when a
 hook reports more steps than any before it, at the time that hook ran, which is
 the earliest moment that step (or a later one) was seen finished; a late hook
@@ -53,8 +56,23 @@ class Work:
 
 
 @dataclasses.dataclass(frozen=True)
+class StepWork:
+    """The FLOPs of a pass's steps: ``model`` (the model's own, what MFU counts) and ``hardware`` (what the
+    step counted as it runs executes: rematerialisation, random numbers, a GAN's several passes: HFU);
+    ``None`` where unknown."""
+
+    model: Work | None = None
+    hardware: Work | None = None
+
+    @property
+    def achieved(self) -> Work | None:
+        """The work FLOP/s are reported for: the model's where known, else the counted step's."""
+        return self.model if self.model is not None else self.hardware
+
+
+@dataclasses.dataclass(frozen=True)
 class Rates:
-    """Rates over a span of steps.  FLOP/s and MFU count FLOPs, not MACs; ``None``: unknown."""
+    """Rates over a span of steps.  FLOP/s, MFU and HFU count FLOPs, not MACs; ``None``: unknown."""
 
     steps: int
     samples: float | None
@@ -63,40 +81,50 @@ class Rates:
     steps_per_sec: float
     flops_per_sec: float | None
     mfu: float | None
+    hfu: float | None = None
 
-    def as_logs(self, flops: bool = True, mfu: bool = True) -> dict[str, float]:
-        """Keras ``logs``: samples_per_sec, steps_per_sec, tflops_per_sec (TFLOP/s = 1e12 FLOP/s), mfu.
+    def as_logs(self, flops: bool = True, mfu: bool = True, hfu: bool = False) -> dict[str, float]:
+        """Keras ``logs``: samples_per_sec, steps_per_sec, tflops_per_sec (TFLOP/s = 1e12 FLOP/s), mfu, hfu.
 
-        ``flops`` and ``mfu`` say whether those keys belong to this run at all
-        (a known cost, a known peak); an unknown value is NaN.
+        ``flops``, ``mfu`` and ``hfu`` say whether those keys belong to this run at all
+        (a known cost, a known peak, a counted step); an unknown value is NaN.
         """
         logs = {"samples_per_sec": _or_nan(self.samples_per_sec), "steps_per_sec": self.steps_per_sec}
         if flops:
             logs["tflops_per_sec"] = NAN if self.flops_per_sec is None else self.flops_per_sec / 1e12
         if mfu:
             logs["mfu"] = _or_nan(self.mfu)
+        if hfu:
+            logs["hfu"] = _or_nan(self.hfu)
         return logs
 
 
-def empty_logs(flops: bool = True, mfu: bool = True) -> dict[str, float]:
+def empty_logs(flops: bool = True, mfu: bool = True, hfu: bool = False) -> dict[str, float]:
     """The rate keys of a pass with nothing measurable: all NaN."""
-    return Rates(0, None, 0.0, None, NAN, None, None).as_logs(flops, mfu)
+    return Rates(0, None, 0.0, None, NAN, None, None).as_logs(flops, mfu, hfu)
 
 
 def _or_nan(value: float | None) -> float:
     return NAN if value is None else value
 
 
-def rates(steps: int, samples: float | None, seconds: float, work: Work | None, peak_flops: float | None) -> Rates | None:
-    """Rates of ``steps`` (``samples``) done in ``seconds``: FLOP/s = work.flops / s; MFU = FLOP/s / peak."""
+def rates(steps: int, samples: float | None, seconds: float, work, peak_flops: float | None) -> Rates | None:
+    """Rates of ``steps`` (``samples``) done in ``seconds``: FLOP/s = work's FLOPs / s; MFU = model FLOP/s / peak;
+    HFU = counted FLOP/s / peak.  ``work``: a ``StepWork``, a ``Work`` (the model's) or ``None``."""
     if seconds <= 0 or steps <= 0:
         return None
     if samples is not None and samples < 0:
         raise ValueError(f"samples must not decrease: {samples} over {steps} steps")
-    flops = None if work is None or samples is None else work.flops(samples, steps) / seconds
-    mfu = None if flops is None or not peak_flops else flops / peak_flops
-    per_sec = None if samples is None else samples / seconds
-    return Rates(steps, samples, seconds, per_sec, steps / seconds, flops, mfu)
+    work = work if isinstance(work, StepWork) else StepWork(work)
+
+    def per_sec(of: Work | None) -> float | None:
+        return None if of is None or samples is None else of.flops(samples, steps) / seconds
+
+    model, hardware, achieved = per_sec(work.model), per_sec(work.hardware), per_sec(work.achieved)
+    mfu = None if model is None or not peak_flops else model / peak_flops
+    hfu = None if hardware is None or not peak_flops else hardware / peak_flops
+    samples_per_sec = None if samples is None else samples / seconds
+    return Rates(steps, samples, seconds, samples_per_sec, steps / seconds, achieved, mfu, hfu)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,39 +191,68 @@ class PassMeter:
             return self.first, self.last
 
 
-def window_rates(window: tuple[Mark, Mark], plan: BatchPlan | None, work: Work | None, peak: float | None) -> Rates | None:
-    """Rates of one window; samples from the batch plan (unknown without one)."""
+def window_rates(
+    window: tuple[Mark, Mark], plan: BatchPlan | None, work, peak: float | None, samples: float | None = None
+) -> Rates | None:
+    """Rates of one window; ``samples`` where the data told them, else from the batch plan (unknown without one)."""
     start, end = window
-    samples = None if plan is None else plan.samples(end.steps) - plan.samples(start.steps)
+    if samples is None and plan is not None:
+        samples = plan.samples(end.steps) - plan.samples(start.steps)
     return rates(end.steps - start.steps, samples, end.time - start.time, work, peak)
 
 
-def pass_rates(
-    span: tuple[Mark, Mark] | None,
-    plan: BatchPlan | None,
-    work: Work | None,
-    peak: float | None,
-    total_steps: int | None = None,
-    total_samples: float | None = None,
-) -> Rates | None:
-    """Rates of a pass from its first finished step to its last.
+@dataclasses.dataclass(frozen=True)
+class PassTimes:
+    """The wall clock of one pass: its ``begin`` and ``end`` (hooks where the device is idle or synchronised)
+    and ``first``, the first finished step(s) seen."""
 
-    ``total_steps`` and ``total_samples`` are the exact counts of the whole pass
-    where the framework keeps them; they correct a last hook that reports more
-    steps than ran (``steps_per_execution`` not dividing the pass) and give the
-    samples of any input.  The samples before the span are the first hook's
-    steps of full batches (of the plan, else of the pass's mean batch).
+    begin: float
+    end: float
+    first: Mark | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PassReport:
+    """Where a pass's time went: ``rates`` over its wall time (less ``compile_seconds``), the steady-state
+    rate after its first step(s), and its start-up (the first steps' time beyond the steady rate: a new data
+    iterator, and in a pass that compiles, the tracing and compilation, reported as ``compile_seconds``)."""
+
+    rates: Rates | None
+    steady_samples_per_sec: float | None
+    startup_seconds: float | None
+    compile_seconds: float | None
+
+    def extras(self) -> dict[str, float]:
+        """The time breakdown for TensorBoard: steady_samples_per_sec, startup_seconds, compile_seconds."""
+        names = ("steady_samples_per_sec", "startup_seconds", "compile_seconds")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+def pass_report(
+    times: PassTimes,
+    steps: int | None,
+    samples: float | None,
+    first_samples: float | None,
+    work,
+    peak: float | None,
+    compiles: bool = False,
+) -> PassReport:
+    """Rates of a pass as the wall clock sees it, from ``begin`` to ``end``.
+
+    ``steps`` and ``samples``: the whole pass's (``None``: unknown); ``first_samples``: those of the
+    first finished step(s) (``times.first``); ``compiles``: whether its first step traced and compiled
+    the step function, whose time is then taken out of the rates and reported as ``compile_seconds``.
     """
-    if span is None:
-        return None
-    first, last = span
-    end_steps = last.steps if total_steps is None else min(last.steps, total_steps)
-    if end_steps <= first.steps:
-        return None
-    samples = None
-    if total_samples is not None:
-        per_step = plan.batch_size if plan is not None else total_samples / max(total_steps or end_steps, 1)
-        samples = total_samples - first.steps * per_step
-    elif plan is not None:
-        samples = plan.samples(end_steps) - plan.samples(first.steps)
-    return rates(end_steps - first.steps, samples, last.time - first.time, work, peak)
+    nothing = PassReport(None, None, None, None)
+    if not steps or times.end <= times.begin:
+        return nothing
+    first = times.first if times.first is not None and times.first.steps < steps else None
+    per_step = startup = steady = None
+    if first is not None and times.end > first.time:
+        per_step = (times.end - first.time) / (steps - first.steps)
+        startup = max(0.0, (first.time - times.begin) - first.steps * per_step)
+        if samples is not None and first_samples is not None:
+            steady = (samples - first_samples) / (times.end - first.time)
+    compile_seconds = startup if compiles else 0.0
+    seconds = (times.end - times.begin) - (compile_seconds or 0.0)
+    return PassReport(rates(steps, samples, seconds, work, peak), steady, startup, compile_seconds)

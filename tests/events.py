@@ -29,3 +29,26 @@ def read_events(log_dir) -> dict:
             for value in event.summary.value:
                 found[(run, value.tag)].append((event.step, _value(value)))
     return dict(found)
+
+
+def served(log_dir) -> dict:
+    """The steps of each (run, tag) as TensorBoard serves them: its own event accumulator, which drops the
+    points a restart marker (``SessionLog.START``) orphans.  Every point is kept (no sampling)."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
+
+    root = pathlib.Path(log_dir)
+    runs = sorted({path.parent for path in root.rglob("events.out.tfevents.*")})
+    found = {}
+    for folder in runs:
+        events = accumulator.EventAccumulator(str(folder), size_guidance={accumulator.TENSORS: 0})
+        events.Reload()
+        run = folder.relative_to(root).as_posix()
+        for tag in events.Tags()["tensors"]:
+            found[(run, tag)] = [event.step for event in events.Tensors(tag)]
+    return found
+
+
+def assert_no_duplicates(log_dir) -> None:
+    """No (run, tag, step) is served twice."""
+    for (run, tag), steps in served(log_dir).items():
+        assert len(steps) == len(set(steps)), (run, tag, steps)

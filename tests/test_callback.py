@@ -14,6 +14,7 @@ import pytest
 from nns_callbacks import NNSCallback
 from nns_callbacks.tensorboard_plugin.metadata import parse_document
 from tests.events import read_events
+from tests.fake_time import FakeTime, Ticker
 
 # Dense(4) on 8 features, SGD without momentum (2 FLOPs per parameter update, no state):
 # forward per sample 2*8*4 MACs-as-FLOPs + 4 bias = 68; backward: weight gradient 2*8*4 + 4 bias = 68,
@@ -76,31 +77,35 @@ def test_unwritable_log_dir_is_an_error_before_training(tmp_path):
 
 
 def test_windows_from_direct_hook_calls_with_a_fake_clock(tmp_path):
-    clock = TickClock()
+    clock = FakeTime(0.0)
     callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, batch_size=16, clock=clock)
     callback.set_model(dense_model())
     callback.set_params({"epochs": 1, "steps": 5, "verbose": 0})
     callback.on_train_begin()
-    callback.on_epoch_begin(0)
+    callback.on_epoch_begin(0)  # t = 0
     batch_logs = []
-    for batch in range(5):  # batch ends at t = 1, 2, 3, 4, 5; the first opens the window
+    for batch in range(5):  # the first step ends at t = 3 (2 s of start-up), the others at t = 4, 5, 6, 7
+        clock.advance(3.0 if batch == 0 else 1.0)
         logs = {"loss": 1.0}
         callback.on_train_batch_end(batch, logs)
         batch_logs.append(logs)
     epoch_logs = {"loss": 1.0}
     callback.on_epoch_end(0, epoch_logs)
     callback.on_train_end()
-    # edges at steps 3 (32 samples in 2 s) and 5 (32 samples in 2 s): 64 samples, 4 steps in 4 s
-    tflops = training_tflops(64, 4, 4.0)
+    # the epoch as the wall clock sees it: 5 steps of 16 in 7 s
+    tflops = training_tflops(80, 5, 7.0)
     assert epoch_logs == pytest.approx(
-        {"loss": 1.0, "samples_per_sec": 16.0, "steps_per_sec": 1.0, "tflops_per_sec": tflops, "mfu": tflops * 1e9}
+        {"loss": 1.0, "samples_per_sec": 80 / 7, "steps_per_sec": 5 / 7, "tflops_per_sec": tflops, "mfu": tflops * 1e9}
     )
-    # rates only where a window closes, never carried over to later batches
+    # windows from the first step's end: steps 1 -> 3 and 3 -> 5, 32 samples in 2 s each; rates only where one closes
     assert [sorted(logs) for logs in batch_logs] == [["loss"], ["loss"], sorted(epoch_logs), ["loss"], sorted(epoch_logs)]
     assert batch_logs[2]["samples_per_sec"] == 16.0
     events = read_events(tmp_path)
     assert events[("train", "batch_samples_per_sec")] == [(3, 16.0), (5, 16.0)]
     assert events[("train", "epoch_mfu")] == [(0, pytest.approx(tflops * 1e9, rel=1e-6))]
+    # where the time went: 64 samples in the 4 s after the first step; that step's 3 s less a steady 1 s
+    assert events[("train", "epoch_steady_samples_per_sec")] == [(0, 16.0)]
+    assert events[("train", "epoch_startup_seconds")] == [(0, 2.0)]
 
 
 COST_TAGS = {
@@ -109,37 +114,43 @@ COST_TAGS = {
     "cost/training_flops_per_step", "cost/memory/weight_bytes", "cost/memory/gradient_bytes",
     "cost/memory/optimizer_bytes", "cost/memory/activation_bytes", "cost/memory/training_bytes",
     "cost/peak_flops_per_sec", "cost/layers", "cost/notes", "cost/top_layers", "custom_scalars__config__",
-    "nns/cost",
+    "cost/model_flops_per_step", "nns/cost", "nns/run",
 }
 RATE_TAGS = {"samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu"}
+TIME_TAGS = {"steady_samples_per_sec", "startup_seconds", "compile_seconds"}
 
 
 def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
     x, y = data(100)  # 4 steps of 32, the last one 4 samples
     val = data(40)  # 2 steps: 32, then 8
-    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
-    history = dense_model().fit(x, y, batch_size=32, epochs=2, validation_data=val, callbacks=[callback], verbose=0)
+    clock = FakeTime()
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=clock)
+    history = dense_model().fit(x, y, batch_size=32, epochs=2, validation_data=val, callbacks=[Ticker(clock), callback],
+                                verbose=0)
     events = read_events(tmp_path)
     expected = {("train", tag) for tag in COST_TAGS}
     expected |= {("train", f"{kind}_{tag}") for kind in ("batch", "epoch") for tag in RATE_TAGS}
-    expected |= {("validation", f"epoch_{tag}") for tag in RATE_TAGS}
+    expected |= {(run, f"epoch_{tag}") for run in ("train", "validation") for tag in RATE_TAGS | TIME_TAGS}
     assert set(events) == expected
 
-    # Every pass is timed from its first finished step to its last.  Epoch 0: batch ends t=1..4;
-    # window from step 1: step 3 (+64 samples in 2 s); steps 1 -> 4: 100 - 32 = 68 samples in 3 s.
-    # Validation t=5, 6: 40 - 32 = 8 samples in 1 s.  Epoch 1 (t=7..10) and its validation (t=11, 12)
-    # alike, the window at training step 4 + 3 = 7.
+    # Each training step takes 1 s, each validation step 0.5 s.  Epoch 0: 100 samples in 4 s, from its begin
+    # to its last training step; the window from step 1 closes at step 3 (+64 samples in 2 s).  Validation:
+    # 40 samples in 1 s.  Epoch 1 alike, its window at training step 4 + 3 = 7.
     assert events[("train", "batch_samples_per_sec")] == [(3, 32.0), (7, 32.0)]
-    assert events[("train", "epoch_samples_per_sec")] == [(0, pytest.approx(68 / 3)), (1, pytest.approx(68 / 3))]
-    tflops = training_tflops(68, 3, 3.0)
+    assert events[("train", "epoch_samples_per_sec")] == [(0, 25.0), (1, 25.0)]
+    tflops = training_tflops(100, 4, 4.0)
     assert events[("train", "epoch_tflops_per_sec")] == [(epoch, pytest.approx(tflops, rel=1e-6)) for epoch in (0, 1)]
-    val_tflops = 8.0 * FORWARD_PER_SAMPLE / 1e12
+    val_tflops = 40.0 * FORWARD_PER_SAMPLE / 1e12
     assert events[("validation", "epoch_tflops_per_sec")] == [(0, pytest.approx(val_tflops)), (1, pytest.approx(val_tflops))]
-    assert history.history["samples_per_sec"] == pytest.approx([68 / 3, 68 / 3])
+    assert history.history["samples_per_sec"] == pytest.approx([25.0, 25.0])
     assert history.history["val_mfu"] == pytest.approx([val_tflops * 1e9] * 2)
+    # the first step took no longer than the others: no start-up, nothing compiled beyond a step's time
+    assert events[("train", "epoch_compile_seconds")] == [(0, 0.0), (1, 0.0)]
+    assert events[("train", "epoch_steady_samples_per_sec")] == [(e, pytest.approx(68 / 3)) for e in (0, 1)]
 
     assert events[("train", "cost/params")] == [(0, 36.0)]
     assert events[("train", "cost/training_flops_per_step")] == [(0, 32 * 2 * FORWARD_PER_SAMPLE + UPDATE_PER_STEP)]
+    assert events[("train", "cost/model_flops_per_step")] == events[("train", "cost/training_flops_per_step")]
     assert events[("train", "cost/peak_flops_per_sec")] == [(0, 1000.0)]
     assert "| Dense |" in events[("train", "cost/layers")][0][1]
     assert events[("train", "cost/top_layers")][0][1].startswith(b"\x89PNG")
@@ -150,26 +161,31 @@ def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
     assert document["training_flops"] == 32 * 2 * FORWARD_PER_SAMPLE + UPDATE_PER_STEP
     assert document["peak"]["flops_per_sec"] == 1000.0
     assert [row["type"] for row in document["layers"]] == ["Dense"]
+    states = [parse_document(doc)["state"] for _, doc in events[("train", "nns/run")]]
+    assert states == ["running", "finished"]
 
 
 def test_steps_per_execution_counts_every_step(tmp_path):
     x, y = data(100)
-    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
-    logs = dense_model(steps_per_execution=2).fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
-    # hooks after steps 2 (t=1, opens) and 4 (t=2): 100 - 64 = 36 samples in 1 s
+    clock = FakeTime()
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=clock)
+    logs = dense_model(steps_per_execution=2).fit(x, y, batch_size=32, epochs=1, callbacks=[Ticker(clock), callback],
+                                                  verbose=0)
+    # one hook per execution of 2 steps, 1 s each: steps 2 (opens) and 4: 100 - 64 = 36 samples in 1 s
     assert read_events(tmp_path)[("train", "batch_samples_per_sec")] == [(4, 36.0)]
-    assert logs.history["samples_per_sec"] == [36.0]
+    assert logs.history["samples_per_sec"] == [50.0]  # 100 samples in 2 s
 
 
-def test_fit_again_continues_steps_without_overwriting(tmp_path):
+def test_fit_again_continues_steps_and_writes_the_cost_only_where_it_changed(tmp_path):
     x, y = data(128)
     model = dense_model()
-    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
-    model.fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
-    model.fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
+    clock = FakeTime()
+    callback = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=clock)
+    model.fit(x, y, batch_size=32, epochs=1, callbacks=[Ticker(clock), callback], verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, callbacks=[Ticker(clock), callback], verbose=0)
     events = read_events(tmp_path)
     assert [step for step, _ in events[("train", "batch_samples_per_sec")]] == [3, 7]  # = optimizer.iterations
-    assert [step for step, _ in events[("train", "cost/params")]] == [0, 4]
+    assert [step for step, _ in events[("train", "cost/params")]] == [0]  # the same cost: not written again
     assert [step for step, _ in events[("train", "epoch_samples_per_sec")]] == [0, 1]  # epoch 0 again: shifted
 
 
@@ -240,14 +256,16 @@ def test_log_dir_none_measures_without_writing(tmp_path, monkeypatch):
 
 def test_evaluate_and_predict_report_forward_throughput(tmp_path):
     x, y = data(96)
-    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, clock=TickClock())
+    clock = FakeTime()
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, clock=clock)
     model = dense_model()
-    model.evaluate(x, y, batch_size=32, callbacks=[callback], verbose=0)
-    model.predict(x, batch_size=32, callbacks=[callback], verbose=0)
+    ticker = Ticker(clock, val_step=0.5)
+    model.evaluate(x, y, batch_size=32, callbacks=[ticker, callback], verbose=0)
+    model.predict(x, batch_size=32, callbacks=[ticker, callback], verbose=0)
     events = read_events(tmp_path)
-    # 3 steps of 32, ends at t=1, 2, 3: 64 samples in 2 s, forward FLOPs only
-    assert events[("validation", "evaluation_tflops_per_sec")] == [(0, pytest.approx(32.0 * FORWARD_PER_SAMPLE / 1e12))]
-    assert events[("validation", "prediction_samples_per_sec")] == [(0, 32.0)]
+    # 3 steps of 32, 0.5 s each: 96 samples in 1.5 s, forward FLOPs only
+    assert events[("validation", "evaluation_tflops_per_sec")] == [(0, pytest.approx(64.0 * FORWARD_PER_SAMPLE / 1e12))]
+    assert events[("validation", "prediction_samples_per_sec")] == [(0, 64.0)]
 
 
 MIRRORED = textwrap.dedent(
@@ -283,14 +301,16 @@ def test_mirrored_strategy_uses_global_batch_and_every_replica():
 @pytest.mark.parametrize("keras_update_freq", ["epoch", 2])
 def test_sharing_log_dir_with_keras_tensorboard_writes_each_tag_once(tmp_path, keras_update_freq):
     x, y = data(128)
-    ours = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=TickClock())
+    clock = FakeTime()
+    ours = NNSCallback(log_dir=str(tmp_path), update_freq=2, peak_flops=1000.0, clock=clock)
     theirs = keras.callbacks.TensorBoard(log_dir=str(tmp_path), update_freq=keras_update_freq)
-    dense_model().fit(x, y, batch_size=32, epochs=2, validation_data=data(64), callbacks=[ours, theirs], verbose=0)
+    dense_model().fit(x, y, batch_size=32, epochs=2, validation_data=data(64), callbacks=[Ticker(clock), ours, theirs],
+                      verbose=0)
     events = read_events(tmp_path)
     for (run, tag), points in events.items():
         steps = [step for step, _ in points]
         assert len(steps) == len(set(steps)), (run, tag, steps)
     # Keras's callback writes the rates NNSCallback put into the logs: epoch 0 of training,
-    # batch ends t=1..4, from step 1 to step 4: 96 samples in 3 s
+    # 4 steps of 32 in 4 s
     assert events[("train", "epoch_samples_per_sec")][0] == (0, 32.0)
     assert ("validation", "epoch_mfu") in events and ("train", "cost/params") in events

@@ -32,7 +32,7 @@ WORKER = textwrap.dedent(
     data = tf.data.Dataset.from_tensor_slices((np.ones((256, 8), "float32"), np.ones((256, 4), "float32")))
     callback = NNSCallback(log_dir=log_dir, peak_flops=1000.0)
     history = model.fit(data.batch(32), epochs=2, callbacks=[callback], verbose=0)  # global batches of 32
-    print(json.dumps({"chief": callback._chief, "devices": callback.peak.devices, "peak": callback.peak.flops_per_sec,
+    print(json.dumps({"chief": callback.chief, "devices": callback.peak.devices, "peak": callback.peak.flops_per_sec,
                       "batch": callback.cost.batch_size, "samples": history.history["samples_per_sec"],
                       "steps": history.history["steps_per_sec"], "iterations": int(model.optimizer.iterations)}))
     """

@@ -175,8 +175,12 @@ def test_custom_scalars_layout(tensorboard):
     titles = {category["title"]: category for category in layout["category"]}
     # the quick start measures per epoch on a CPU: no per-window or memory charts, which would stay empty
     assert set(titles) == {"nns_callbacks: throughput per epoch"}
-    charts = {chart["title"] for chart in titles["nns_callbacks: throughput per epoch"]["chart"]}
-    assert {"samples/s", "achieved TFLOP/s (1e12 FLOP/s)", "MFU (achieved / peak FLOP/s)"} <= charts
+    charts = {chart["title"]: chart for chart in titles["nns_callbacks: throughput per epoch"]["chart"]}
+    assert set(charts) == {
+        "samples/s (wall clock; steady state after the first step)", "achieved TFLOP/s (1e12 FLOP/s)",
+        "MFU and HFU (model and counted FLOP/s / peak FLOP/s)", "start-up and compilation per epoch (s)",
+    }
+    assert charts["MFU and HFU (model and counted FLOP/s / peak FLOP/s)"]["multiline"]["tag"] == ["epoch_(mfu|hfu)"]
 
 
 # The Cost tab: the nns plugin's routes and page.

@@ -9,10 +9,13 @@ from nns_callbacks.throughput import (
     BatchPlan,
     Mark,
     PassMeter,
+    PassReport,
+    PassTimes,
     Rates,
+    StepWork,
     Work,
     empty_logs,
-    pass_rates,
+    pass_report,
     rates,
     window_rates,
 )
@@ -30,18 +33,37 @@ def test_batch_plan_counts_the_smaller_last_batch(plan, steps, samples):
 
 def test_one_finished_step_has_no_span():
     meter = PassMeter()
-    meter.step_end(1, 5.0)  # the first step: tracing, compilation and data start-up before it are never counted
+    meter.step_end(1, 5.0)  # the first step: its start-up is timed apart, against the steady state after it
     assert meter.span() is None
-    assert pass_rates(meter.span(), BatchPlan(32), WORK, 1000.0) is None
+    assert meter.first == Mark(1, 5.0)
 
 
-def test_a_pass_is_timed_from_its_first_finished_step_to_its_last():
-    meter = PassMeter()
-    for steps, time in [(1, 5.0), (2, 6.0), (11, 7.0)]:
-        meter.step_end(steps, time)
-    assert meter.span() == (Mark(1, 5.0), Mark(11, 7.0))
-    # 10 steps of 32 in 2 s: 160 samples/s; FLOPs 320 x 10 + 10 x 100 = 4200 in 2 s = 2100 FLOP/s, / 1000
-    assert pass_rates(meter.span(), BatchPlan(32), WORK, 1000.0) == Rates(10, 320, 2.0, 160.0, 5.0, 2100.0, 2.1)
+def test_a_pass_is_timed_from_its_begin_to_its_end_with_its_start_up_apart():
+    # begin at t=2; step 1 done at 5; steps 2..11 done by 7 (0.2 s each): the first step took 3 s, 2.8 s beyond
+    # the steady 0.2 s: its start-up.  The wall clock: 11 steps of 32 in 5 s.
+    report = pass_report(PassTimes(2.0, 7.0, Mark(1, 5.0)), 11, 352, 32, WORK, 1000.0)
+    flops = 352 * 10.0 + 11 * 100.0  # 4620 FLOPs in 5 s
+    assert report == PassReport(Rates(11, 352, 5.0, 352 / 5, 11 / 5, flops / 5, flops / 5 / 1000.0), 320 / 2,
+                                pytest.approx(2.8), 0.0)
+
+
+def test_a_pass_that_compiles_reports_its_compilation_apart_and_leaves_it_out_of_its_rates():
+    report = pass_report(PassTimes(2.0, 7.0, Mark(1, 5.0)), 11, 352, 32, None, None, compiles=True)
+    assert report.compile_seconds == pytest.approx(2.8) == report.startup_seconds
+    # 5 s of wall clock less 2.8 s of compilation: 352 samples in 2.2 s
+    assert report.rates.seconds == pytest.approx(2.2) and report.rates.samples_per_sec == pytest.approx(352 / 2.2)
+
+
+def test_a_single_step_pass_has_only_its_wall_clock_rate():
+    report = pass_report(PassTimes(0.0, 4.0, Mark(1, 4.0)), 1, 32, 32, None, None)
+    assert (report.rates.samples_per_sec, report.steady_samples_per_sec, report.startup_seconds) == (8.0, None, None)
+    compiled = pass_report(PassTimes(0.0, 4.0, Mark(1, 4.0)), 1, 32, 32, None, None, compiles=True)
+    assert compiled.compile_seconds is None and compiled.rates.seconds == 4.0  # nothing to tell it apart by
+
+
+def test_an_empty_or_timeless_pass_has_no_rates():
+    assert pass_report(PassTimes(1.0, 1.0, None), 3, 96, None, WORK, None) == PassReport(None, None, None, None)
+    assert pass_report(PassTimes(0.0, 2.0, None), 0, 0, None, WORK, None).rates is None
 
 
 def test_late_hooks_add_nothing():
@@ -71,27 +93,27 @@ def test_begin_forgets_the_previous_pass():
     assert meter.step_end(2, 12.0) == (Mark(1, 10.0), Mark(2, 12.0))
 
 
-def test_exact_counts_correct_the_last_hook_and_give_samples_without_a_plan():
-    meter = PassMeter()
-    meter.step_end(4, 1.0)  # steps_per_execution=4 over 10 batches: hooks at 4, 8 and "12"
-    meter.step_end(8, 2.0)
-    meter.step_end(12, 3.0)
-    # exact: 10 steps, 300 samples; before the span 4 steps of the mean batch 30: 180 samples in 2 s
-    assert pass_rates(meter.span(), None, WORK, None, total_steps=10, total_samples=300.0) == Rates(
-        6, 180.0, 2.0, 90.0, 3.0, (180 * 10.0 + 6 * 100.0) / 2, None
-    )
-    # with a plan, the steps before the span are full batches of it
-    assert pass_rates(meter.span(), BatchPlan(32), None, None, 10, 300.0).samples == 300 - 4 * 32
+def test_a_window_takes_the_samples_the_data_told_over_the_plan():
+    window = (Mark(2, 1.0), Mark(4, 3.0))  # batches of 32, 7, 50, 1: steps 3 and 4 held 50 + 1
+    assert window_rates(window, BatchPlan(32), None, None, samples=51).samples_per_sec == 25.5
+    assert window_rates(window, BatchPlan(32), None, None).samples_per_sec == 32.0
 
 
 def test_unknown_samples_still_give_steps_per_second():
-    meter = PassMeter()
-    meter.step_end(1, 1.0)
-    meter.step_end(5, 3.0)
-    result = pass_rates(meter.span(), None, WORK, 1000.0)
-    assert result == Rates(4, None, 2.0, None, 2.0, None, None)
+    result = pass_report(PassTimes(0.0, 3.0, Mark(1, 1.0)), 5, None, None, WORK, 1000.0).rates
+    assert result == Rates(5, None, 3.0, None, 5 / 3, None, None)
     logs = result.as_logs()
-    assert logs["steps_per_sec"] == 2.0 and math.isnan(logs["samples_per_sec"]) and math.isnan(logs["mfu"])
+    assert logs["steps_per_sec"] == 5 / 3 and math.isnan(logs["samples_per_sec"]) and math.isnan(logs["mfu"])
+
+
+def test_model_and_counted_work_give_mfu_and_hfu_and_flops_fall_back_to_the_counted():
+    both = rates(2, 64, 2.0, StepWork(Work(1e12), Work(0.0, 1e14)), 1e14)
+    # model: 64 x 1e12 in 2 s = 32e12 FLOP/s, MFU 0.32; counted: 2 x 1e14 in 2 s = 1e14, HFU 1.0
+    assert (both.flops_per_sec, both.mfu, both.hfu) == (32e12, 0.32, 1.0)
+    counted_only = rates(2, 64, 2.0, StepWork(None, Work(0.0, 1e14)), 1e14)
+    assert (counted_only.flops_per_sec, counted_only.mfu, counted_only.hfu) == (1e14, None, 1.0)
+    assert counted_only.as_logs(flops=True, mfu=False, hfu=True) == {
+        "samples_per_sec": 32.0, "steps_per_sec": 1.0, "tflops_per_sec": 100.0, "hfu": 1.0}
 
 
 def test_logs_hold_tflops_and_leave_out_what_the_run_cannot_have():

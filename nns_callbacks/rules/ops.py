@@ -18,7 +18,6 @@ from ..registry import (
     LayerCall,
     LayerCost,
     elementwise_cost,
-    matmul_cost,
     register_builtin_rule,
     register_cost_rule,
 )

@@ -7,6 +7,9 @@ import json
 PLUGIN_NAME = "nns"
 COST_TAG = "nns/cost"
 """Tag of the cost document in a run (the ``train`` run of the callback's ``log_dir``)."""
+STATUS_TAG = "nns/run"
+"""Tag of the run-status document in the same run: state (running, finished), the cost's fate, the writer,
+the work behind FLOP/s, MFU and HFU.  Its step counts its writes."""
 FORMAT_VERSION = 1
 
 
@@ -29,7 +32,9 @@ def parse_document(value) -> dict:
         value = value.decode("utf-8")
     return json.loads(value)
 
-RATE_NAMES = ("samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu")
+RATE_NAMES = ("samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu", "hfu")
 """Keys in Keras ``logs`` and suffixes of the ``batch_`` / ``epoch_`` scalar tags."""
+TIME_NAMES = ("steady_samples_per_sec", "startup_seconds", "compile_seconds")
+"""Suffixes of the ``epoch_`` scalar tags that say where a pass's time went (TensorBoard only)."""
 MEMORY_NAMES = ("peak_memory_bytes", "peak_memory_over_estimate")
 """Suffixes of the ``epoch_`` scalar tags of the measured device memory."""

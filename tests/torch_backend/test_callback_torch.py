@@ -12,7 +12,8 @@ import pytest
 from nns_callbacks import NNSCallback, estimate
 from tests import hub_models
 from tests.events import read_events
-from tests.test_callback import TickClock, dense_model
+from tests.fake_time import FakeTime, Ticker
+from tests.test_callback import dense_model
 
 HERE = pathlib.Path(__file__).parent
 
@@ -20,11 +21,11 @@ HERE = pathlib.Path(__file__).parent
 def test_fit_under_torch_writes_panels_and_exact_rates(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.random((300, 8), dtype=np.float32), rng.random((300, 4), dtype=np.float32)
-    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, clock=TickClock())
-    history = dense_model().fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
-    # 10 steps (the last of 12): timed from the first step's end, 300 - 32 samples over the 9 s that follow;
-    # batch-end hooks may run in worker threads, so a late first hook may start the span one step later
-    assert history.history["samples_per_sec"][0] in (pytest.approx(268 / 9), pytest.approx(236 / 8))
+    clock = FakeTime()
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, clock=clock)
+    history = dense_model().fit(x, y, batch_size=32, epochs=2, callbacks=[Ticker(clock), callback], verbose=0)
+    # 10 steps (the last of 12), 1 s each: 300 samples in 10 s, from the epoch's begin to its last step
+    assert history.history["samples_per_sec"] == pytest.approx([30.0, 30.0])
     events = read_events(tmp_path)
     assert events[("train", "cost/params")] == [(0, 36.0)]
     assert ("train", "epoch_tflops_per_sec") in events

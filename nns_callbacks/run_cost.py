@@ -1,0 +1,128 @@
+"""The cost side of a training run: the model's cost, re-estimated when what it depends on changes, the peak
+FLOP/s, and the work per step behind FLOP/s, MFU (model FLOPs) and HFU (the step as it runs)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import keras
+
+from . import fit_context, hardware, notices
+from .estimation import estimate
+from .panels import WorkSources
+from .throughput import StepWork, Work
+
+
+def validate_stated_flops(flops_per_step, flops_per_sample) -> None:
+    """At most one of them, a positive finite number of FLOPs, else ``ValueError``."""
+    if flops_per_step is not None and flops_per_sample is not None:
+        raise ValueError("pass flops_per_step or flops_per_sample, not both: they state the same work")
+    for name, value in (("flops_per_step", flops_per_step), ("flops_per_sample", flops_per_sample)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number of FLOPs (not MACs), got {value!r}")
+
+
+def cost_key(model, batch: int) -> tuple:
+    """What the estimate depends on: the model, its trainable flags, its optimizer, the batch, the dtype policy."""
+    optimizer = getattr(model, "optimizer", None)
+    trainable = tuple(bool(w.trainable) for w in model.weights)
+    policy = getattr(getattr(model, "dtype_policy", None), "name", None)
+    return id(model), trainable, id(optimizer), type(optimizer).__name__, batch, policy, bool(model.built)
+
+
+class RunCost:
+    """The cost model of the run's model and the work of its steps; estimation trouble is a warning."""
+
+    def __init__(self, input_shape=None, compiled_memory=False, flops_per_step=None, flops_per_sample=None):
+        validate_stated_flops(flops_per_step, flops_per_sample)
+        self.input_shape = input_shape
+        self.compiled_memory = compiled_memory
+        self.flops_per_step = flops_per_step
+        self.flops_per_sample = flops_per_sample
+        self.cost = None
+        self.error: str | None = None
+        self.key: tuple | None = None
+        self.peak = None
+        self.peak_resolved = False
+        self.custom_step = False
+        self.counted = None
+        self.count_note = ""
+
+    def update(self, model, batch: int) -> bool:
+        """Estimate the cost for ``batch`` where the model, its trainable flags, optimizer, batch or dtype policy
+        changed since the last estimate; whether it did."""
+        key = cost_key(model, batch)
+        if key == self.key:
+            return False
+        self.key = key
+        self.custom_step = fit_context.has_custom_train_step(model)
+        try:
+            self.cost = estimate(
+                model, batch_size=batch, input_shape=self.input_shape, compiled_memory=self.compiled_memory
+            )
+            self.error = None
+        except Exception as error:  # noqa: BLE001  (estimation trouble is a warning during fit)
+            self.cost, self.error = None, f"{type(error).__name__}: {error}"
+            notices.warn(
+                f"could not estimate the model's cost ({error}); samples/s are still measured. For a model "
+                "whose inputs have dimensions of unknown size, pass NNSCallback(input_shape=<one sample's "
+                "shape>); to state a step's work, NNSCallback(flops_per_step=...)",
+                cause=("estimate failed", str(error)),
+                stacklevel=6,
+            )
+        return True
+
+    def resolve_peak(self, model, peak_flops) -> None:
+        """The peak FLOP/s over every replica, once per run (measuring it takes a second)."""
+        if not self.peak_resolved:
+            self.peak_resolved = True
+            self.peak = hardware.resolve_peak(
+                peak_flops, keras.backend.backend(), model.dtype_policy.compute_dtype,
+                replicas=fit_context.replicas(model), warn=lambda message: notices.warn(message, stacklevel=7),
+            )
+
+    @property
+    def peak_flops(self) -> float | None:
+        return self.peak.flops_per_sec if self.peak else None
+
+    def model_work(self) -> Work | None:
+        """The model FLOPs of a training step: stated, else the estimate's (not for a custom ``train_step``)."""
+        if self.flops_per_step is not None:
+            return Work(0.0, float(self.flops_per_step))
+        if self.flops_per_sample is not None:
+            return Work(float(self.flops_per_sample))
+        if self.cost is None or self.custom_step:
+            return None
+        batch = self.cost.batch_size
+        return Work((self.cost.forward_flops + self.cost.backward_flops) / batch, self.cost.optimizer_flops)
+
+    def training_work(self) -> StepWork:
+        hardware_work = None if self.counted is None else Work(0.0, self.counted.flops)
+        return StepWork(self.model_work(), hardware_work)
+
+    def forward_work(self) -> StepWork:
+        """Validation, evaluation, prediction: the model's forward FLOPs."""
+        if self.cost is None or not self.cost.forward_flops:
+            return StepWork()
+        return StepWork(Work(self.cost.forward_flops / self.cost.batch_size))
+
+    def sources(self) -> WorkSources:
+        """What FLOP/s, MFU and HFU count, said in words, for the notes and the Cost tab."""
+        work = self.model_work()
+        batch = self.cost.batch_size if self.cost is not None else None
+        flops = None if work is None or batch is None and work.per_sample else work.flops(batch or 0, 1)
+        if self.flops_per_step is not None:
+            source = "stated: NNSCallback(flops_per_step=...)"
+        elif self.flops_per_sample is not None:
+            source = "stated: NNSCallback(flops_per_sample=...)"
+        elif self.custom_step:
+            source = ("unknown: the model's own train_step may do any work (several passes, several models); "
+                      "state it with NNSCallback(flops_per_step=...)")
+        elif self.cost is None:
+            source = f"unknown: the cost could not be estimated ({self.error})"
+        else:
+            source = "the estimate: forward + backward + optimizer update"
+        return WorkSources(flops, source, self.counted, self.count_note)
