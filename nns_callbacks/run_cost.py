@@ -66,13 +66,15 @@ class RunCost:
             self.error = None
         except Exception as error:  # noqa: BLE001  (estimation trouble is a warning during fit)
             self.cost, self.error = None, f"{type(error).__name__}: {error}"
-            notices.warn(
-                f"could not estimate the model's cost ({error}); samples/s are still measured. For a model "
-                "whose inputs have dimensions of unknown size, pass NNSCallback(input_shape=<one sample's "
-                "shape>); to state a step's work, NNSCallback(flops_per_step=...)",
-                cause=("estimate failed", str(error)),
-                stacklevel=6,
+            advice = (
+                "the model trains with its own train_step, whose FLOPs are counted where the backend can (HFU); "
+                "state its model FLOPs with NNSCallback(flops_per_step=...) for MFU"
+                if self.custom_step else
+                "for a model whose inputs have dimensions of unknown size, pass NNSCallback(input_shape=<one "
+                "sample's shape>), or state a step's work with NNSCallback(flops_per_step=...)"
             )
+            notices.warn(f"could not estimate the model's cost ({error}); samples/s are still measured: {advice}",
+                         cause=("estimate failed", str(error)), stacklevel=6)
         return True
 
     def resolve_peak(self, model, peak_flops) -> None:

@@ -168,28 +168,31 @@ LIBRARY_FLOPS = {
 """Primitives that run as library calls (LAPACK, cuSOLVER), which XLA counts as about nothing."""
 
 
-def count_torch_step(function, data, on_counted, on_failed):
-    """Run ``function(data)`` once under ``FlopCounterMode`` and hand the counted step to ``on_counted``; the
-    step runs once whatever happens to the counting, and its own errors propagate."""
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
+class _Untracked:
+    """A stand-in for ``FlopCounterMode``'s module tracker: every FLOP counts towards the total alone.
 
-        counter = FlopCounterMode(display=False)
-        counter.__enter__()
-    except Exception as error:  # noqa: BLE001  (counting must never stop the step)
-        on_failed(error)
-        return function(data)
-    try:
+    The tracker's backward hooks fail on a step that differentiates by an input (a gradient penalty:
+    ``torch.autograd.grad`` of a leaf) and cost time on every module; the total needs none of them."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return False
+
+
+def count_torch_step(function, data, on_counted):
+    """Run ``function(data)`` once under ``FlopCounterMode`` and hand the counted step to ``on_counted``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    if hasattr(counter, "mod_tracker"):  # private in torch: the per-module breakdown, which is not needed
+        counter.mod_tracker = _Untracked()
+    with counter:
         result = function(data)
-    finally:
-        try:
-            counter.__exit__(None, None, None)
-        except Exception:  # noqa: BLE001, S110
-            pass
-    try:
-        on_counted(CountedStep(float(counter.get_total_flops()), TORCH_SOURCE, (TORCH_LEFT_OUT,)))
-    except Exception as error:  # noqa: BLE001
-        on_failed(error)
+    on_counted(CountedStep(float(counter.get_total_flops()), TORCH_SOURCE, (TORCH_LEFT_OUT,)))
     return result
 
 
@@ -220,7 +223,21 @@ def counting_first_step(model, backend: str, on_counted, on_failed):
 
         def counting(data):
             restore()
-            return count_torch_step(original, data, on_counted, on_failed)
+            before = _iterations(model)
+            try:
+                return count_torch_step(original, data, on_counted)
+            except Exception as error:
+                if _iterations(model) != before:
+                    raise  # the step updated weights before it failed: running it again would update them twice
+                on_failed(error)
+                return original(data)  # the step's own errors come back here
 
     model.train_function = counting
     return True
+
+
+def _iterations(model):
+    try:
+        return int(model.optimizer.iterations)
+    except Exception:  # noqa: BLE001
+        return None

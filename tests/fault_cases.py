@@ -53,7 +53,7 @@ def fine_tuning_recipe(log_dir):
     phases = []
     for build in (lambda: model, lambda: _unfrozen(model), lambda: stack(frozen=False, width=32)):
         current = build()
-        history = current.fit(x, y, batch_size=32, epochs=1, callbacks=[Ticker(clock), callback], verbose=0)
+        history = current.fit(x, y, batch_size=32, epochs=2, callbacks=[Ticker(clock), callback], verbose=0)
         phases.append((callback.cost.trainable_params, callback.cost.training_flops, history.history))
     return read_events(log_dir), phases
 

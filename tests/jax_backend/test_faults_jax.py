@@ -57,7 +57,7 @@ def test_a_fit_ended_by_an_exception_ends_the_callbacks_fit(tmp_path):
 
 
 def test_epoch_rates_follow_the_wall_clock_without_a_sync_per_step(tmp_path):
-    events, history, syncs = fault_cases.slow_epoch_starts(tmp_path)
+    _, history, syncs = fault_cases.slow_epoch_starts(tmp_path)
     # epochs after the first, which compiles, from their begin to their last step: 320 samples in 15 s
     assert history["samples_per_sec"][1:] == pytest.approx([320 / 15] * 2)
     assert history["val_samples_per_sec"][1:] == pytest.approx([64.0] * 2)
