@@ -15,7 +15,7 @@ import keras
 import pandas as pd
 import pytest
 
-from nns_callbacks import estimate
+from nns_callbacks import estimate, max_batch_size, memory
 from nns_callbacks.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -289,3 +289,33 @@ def test_a_loaded_model_keeps_the_dtype_policy_it_was_saved_with(capsys, tmp_pat
     assert status == 0, err
     assert json.loads(out)["dtype_policy"] == "mixed_float16"
     assert estimate(keras.saving.load_model(path)).dtype_policy == "mixed_float16"
+
+
+# Memory sizes as --fit-memory and max_batch_size read them
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1.5GiB", 3 * 2**29), ("+2 KB", 2000), (".5KiB", 512), ("1", 1)])
+def test_memory_sizes_may_be_fractions_of_a_unit(text, expected):
+    assert memory.parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("-5GB", "must be positive"), ("0", "must be positive"), ("0.5", "less than 1 byte"),
+    ("1025TiB", "more than any device holds"), ("9" * 400, "more than any device holds"),
+])
+def test_memory_sizes_out_of_range_say_why(text, message):
+    with pytest.raises(ValueError, match=message):
+        memory.parse_bytes(text)
+
+
+@pytest.mark.parametrize(("memory_bytes", "message"), [
+    pytest.param(float("inf"), r"memory_bytes=inf is more than any device holds", id="inf"),
+    pytest.param(10**400, r"is more than any device holds", id="huge-int"),
+    pytest.param(float("nan"), r"memory_bytes=nan is not a number", id="nan"),
+    pytest.param(-1, r"memory_bytes=-1 must be positive", id="negative"),
+    pytest.param(0.5, r"memory_bytes=0.5 is less than 1 byte", id="half-a-byte"),
+    pytest.param("-5GB", r"memory_bytes: memory size '-5GB' must be positive", id="negative-text"),
+])
+def test_max_batch_size_names_memory_bytes_when_it_is_out_of_range(memory_bytes, message):
+    with pytest.raises(ValueError, match=message):
+        max_batch_size(tiny_model(), memory_bytes)
