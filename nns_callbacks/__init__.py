@@ -20,7 +20,7 @@ _EXPORTS = {
     "LayerCost": "registry",
     "register_cost_rule": "registry",
     "max_batch_size": "memory",
-    "quiet_startup": "cli",
+    "quiet_startup": "quiet",
 }
 __all__ = [
     "CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "estimate", "max_batch_size",

@@ -5,38 +5,93 @@
 
 Errors are one line on stderr ("nns-summary: error: ...") and a non-zero exit
 status: 2 for bad arguments, 1 for anything else.  Nothing but the report goes to
-stdout.
+stdout.  Arguments, the MODEL name or file and the ``--import`` modules are checked
+before Keras (and its backend) is imported; ``--list`` never imports it.  This module
+parses and prints: ``loading`` finds and builds the model, ``ModelCost.summary()``
+renders the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import difflib
-import importlib
-import io
+import dataclasses
 import json
-import logging
 import os
 import re
 import sys
 import warnings
-import zipfile
 
-PROG = "nns-summary"
+from .applications import application_names
+from .loading import (
+    PROG,
+    LoadedModel,
+    check_imports,
+    check_input_shapes,
+    find_model,
+    import_modules,
+    kept_dtype_policy,
+    load,
+    one_line,
+    set_dtype_policy,
+)
+from .memory import parse_bytes
+from .quiet import keras_quietly, silenced
+
 FORMATS = ("table", "markdown", "csv", "json")
 DEFAULT_MAX_ROWS = 40
+_OURS = "nns_callbacks: "  # how this package's warnings start
+_LOOKS_NEGATIVE = re.compile(r"-(?:[0-9.]|inf|nan)", re.IGNORECASE)
 
 
 class CliError(Exception):
     """A failure worth one line on stderr and exit status 1."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What ``nns-summary`` prints: the report for stdout and the warnings for stderr, each once."""
+
+    text: str
+    warnings: list[str]
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr, exit status 2."""
+    """Errors are one line on stderr (exit status 2); an option's value may start with a minus ("-5GB")."""
+
+    def __init__(self, *args, **kwargs):
+        self.value_options: set[str] = set()
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        if action.option_strings and action.nargs != 0:
+            self.value_options.update(action.option_strings)
+        return action
+
+    def parse_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        return super().parse_args(_glued(argv, self.value_options), namespace)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _glued(argv: list[str], value_options: set[str]) -> list[str]:
+    """``--fit-memory -5GB`` as ``--fit-memory=-5GB``, which argparse reads as a value, not an option."""
+    glued: list[str] = []
+    for token in argv:
+        if glued and _LOOKS_NEGATIVE.match(token) and _takes_value(glued[-1], value_options):
+            glued[-1] = f"{glued[-1]}={token}"
+        else:
+            glued.append(token)
+    return glued
+
+
+def _takes_value(token: str, value_options: set[str]) -> bool:
+    """Whether ``token`` is an option that takes a value, in full or as argparse's unique abbreviation."""
+    if token in value_options:
+        return True
+    return token.startswith("--") and "=" not in token and sum(o.startswith(token) for o in value_options) == 1
 
 
 def main(argv=None) -> int:
@@ -46,12 +101,13 @@ def main(argv=None) -> int:
     except SystemExit as stop:
         return _exit_code(stop)
     try:
-        text = _report(args)
+        report = Report("\n".join(application_names()), []) if args.list else _report(args)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as error:  # noqa: BLE001  (any failure is one line, never a traceback)
-        return _fail(_one_line(error))
-    return _print(text)
+        return _fail(one_line(error))
+    _warn(report.warnings)
+    return _print(report.text)
 
 
 def _parse(argv) -> argparse.Namespace:
@@ -109,16 +165,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--fit-memory", type=_memory_size, metavar="SIZE",
-        help="also print the largest batch whose estimated training memory fits SIZE, e.g. 80GiB or 16GB "
-        "(table, markdown and json)",
+        help="also print the largest batch whose estimated training memory fits SIZE, e.g. 80GiB, 16GB or "
+        "1.5GiB (1 byte to 1 PiB; table, markdown and json)",
     )
     parser.add_argument("--list", action="store_true", help="list the keras.applications names and exit")
     return parser
 
 
 def _memory_size(text: str) -> int:
-    from .memory import parse_bytes
-
     try:
         return parse_bytes(text)
     except ValueError as error:
@@ -165,11 +219,10 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-def _one_line(error: BaseException, limit: int = 400) -> str:
-    """The first line of an error's message, or its type when it has none."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else type(error).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _warn(messages: list[str]) -> None:
+    for message in messages:
+        sys.stderr.write(f"{PROG}: warning: {message}\n")
+    sys.stderr.flush()
 
 
 def _print(text: str) -> int:
@@ -182,35 +235,62 @@ def _print(text: str) -> int:
     return 0
 
 
-# The work: quiet the frameworks, build or load the model, estimate, format.
-def _report(args) -> str:
-    with _quiet(), _kept_dtype_policy():
-        keras, estimate = _frameworks()
-        if args.list:
-            return "\n".join(application_names(keras))
+# The work: check what needs no framework, then import it quietly, build or load, estimate, format.
+def _report(args) -> Report:
+    source = find_model(args.model)
+    check_input_shapes(source, args.input_shape)
+    check_imports(args.imports)
+    with warnings.catch_warnings(record=True) as caught, silenced(), kept_dtype_policy():
+        warnings.simplefilter("always")
+        keras = keras_quietly()
         if args.dtype_policy:
-            _set_dtype_policy(keras, args.dtype_policy)
+            set_dtype_policy(keras, args.dtype_policy)
         _check_optimizer(keras, args.optimizer)
-        for module in args.imports:
-            _import(module)
-        model, shape_for_estimate, label = _model(keras, args)
-        cost = _estimate(estimate, model, args, shape_for_estimate)
-        fits = _max_batch(model, args, shape_for_estimate) if args.fit_memory is not None else None
-    text = render(cost, args.format, args.max_rows or None, label)
-    return text if fits is None else _with_max_batch(text, args, fits)
+        import_modules(args.imports)
+        loaded = load(keras, source, args.input_shape, args.dtype_policy, safe_mode=not args.unsafe)
+        cost = _estimate(loaded, args)
+        fits = _max_batch(loaded, args) if args.fit_memory is not None else None
+    text = render(cost, args.format, args.max_rows or None, loaded.label)
+    text = text if fits is None else _with_max_batch(text, args, fits)
+    return Report(text, _shown_warnings(caught, cost.unsupported))
 
 
-def _import(module: str) -> None:
+def _shown_warnings(caught, unsupported) -> list[str]:
+    """This package's warnings, each cause once, less those the report's "Not counted" line already lists."""
+    listed = tuple(f"{_OURS}{name} (" for name in unsupported)
+    messages = (str(record.message) for record in caught)
+    ours = (one_line(m[len(_OURS):]) for m in messages if m.startswith(_OURS) and not m.startswith(listed))
+    return list(dict.fromkeys(ours))
+
+
+def _check_optimizer(keras, name) -> None:
+    if name is None:
+        return
     try:
-        importlib.import_module(module)
-    except Exception as error:  # noqa: BLE001  (a module that fails to import is one line too)
-        raise CliError(f"--import {module}: {_one_line(error)}") from None
+        keras.optimizers.get(name)
+    except (ValueError, TypeError):
+        raise CliError(f"unknown optimizer {name!r}: try adam, adamw, sgd, rmsprop, adagrad, lion") from None
 
 
-def _max_batch(model, args, input_shape) -> int:
+def _estimate(loaded: LoadedModel, args):
+    from .estimation import estimate
+
+    try:
+        return estimate(loaded.model, batch_size=args.batch_size, input_shape=loaded.input_shape,
+                        optimizer=args.optimizer)
+    except Exception as error:  # noqa: BLE001  (a shape that does not fit fails inside the model)
+        message = one_line(error)
+        if loaded.input_shape is not None:
+            message += " (check --input-shape)"
+        elif "input_shape" in message:
+            message += " (pass --input-shape)"
+        raise CliError(message) from None
+
+
+def _max_batch(loaded: LoadedModel, args) -> int:
     from .memory import max_batch_size
 
-    return max_batch_size(model, args.fit_memory, optimizer=args.optimizer, input_shape=input_shape)
+    return max_batch_size(loaded.model, args.fit_memory, optimizer=args.optimizer, input_shape=loaded.input_shape)
 
 
 def _with_max_batch(text: str, args, fits: int) -> str:
@@ -224,231 +304,6 @@ def _with_max_batch(text: str, args, fits: int) -> str:
     return f"{text}\nLargest batch whose estimated training memory fits {format_bytes(args.fit_memory)}: {fits}"
 
 
-def _frameworks():
-    """keras and ``estimate``, imported with TensorFlow's start-up logging silenced."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    for name in ("absl", "tensorflow", "jax", "h5py"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    import keras
-
-    from .estimation import estimate
-
-    return keras, estimate
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence Python warnings, stray prints and native (C++) logging written to stderr."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _native_stderr_silenced():
-        warnings.simplefilter("ignore")
-        yield
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Point file descriptor 2 at /dev/null meanwhile: TensorFlow logs there whatever its settings."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        saved = None
-    if saved is None:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-@contextlib.contextmanager
-def _kept_dtype_policy():
-    """Restore Keras's global dtype policy afterwards (``main`` may run inside a program)."""
-    keras = sys.modules.get("keras")
-    before = keras.config.dtype_policy() if keras else None
-    try:
-        yield
-    finally:
-        keras = sys.modules.get("keras")
-        if keras is not None:
-            keras.config.set_dtype_policy(before or keras.config.floatx())
-
-
-def _set_dtype_policy(keras, name: str) -> None:
-    try:
-        keras.config.set_dtype_policy(name)
-    except (ValueError, TypeError) as error:
-        raise CliError(f"unknown dtype policy {name!r} ({_one_line(error)})") from None
-
-
-def _check_optimizer(keras, name) -> None:
-    if name is None:
-        return
-    try:
-        keras.optimizers.get(name)
-    except (ValueError, TypeError):
-        raise CliError(f"unknown optimizer {name!r}: try adam, adamw, sgd, rmsprop, adagrad, lion") from None
-
-
-def application_names(keras) -> list[str]:
-    """The model-building functions of ``keras.applications``, e.g. ``ResNet50``."""
-    return sorted(name for name in dir(keras.applications) if name[:1].isupper() and callable(
-        getattr(keras.applications, name)))
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[-_\s]", "", name).lower()
-
-
-def resolve_application(keras, name: str) -> str:
-    """The ``keras.applications`` function named ``name`` (case, '-' and '_' ignored), or ``CliError``."""
-    names = application_names(keras)
-    by_key = {_key(n): n for n in names}
-    if _key(name) in by_key:
-        return by_key[_key(name)]
-    close = difflib.get_close_matches(_key(name), list(by_key), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(by_key[k] for k in close)}?" if close else f"; try {PROG} --list"
-    raise CliError(f"{name!r} is neither a keras.applications model nor an existing file{hint}")
-
-
-def _is_path(name: str) -> bool:
-    return os.path.exists(name) or name.endswith((".keras", ".h5", ".hdf5")) or os.sep in name
-
-
-def _model(keras, args):
-    """(model, input shape to pass to ``estimate``, label) for MODEL."""
-    shape = _single_or_list(args.input_shape)
-    if _is_path(args.model):
-        model = _load(keras, args.model, args.dtype_policy, safe_mode=not args.unsafe)
-        _check_fits(model, shape)
-        return model, shape, args.model
-    name = resolve_application(keras, args.model)
-    if isinstance(shape, list):
-        raise CliError(f"{name} has one input: give --input-shape once")
-    model = _application(keras, name, shape)
-    filled = _fill_unknown_sizes(model)
-    size = f", input {'x'.join(map(str, filled))}" if filled else ""
-    return model, filled, f"keras.applications.{name} (weights=None{size})"
-
-
-def _fill_unknown_sizes(model, size: int = 224):
-    """The input shape with open sizes set to ``size`` (MobileNetV3 leaves them open), else ``None``."""
-    shape = tuple(model.inputs[0].shape[1:])
-    return tuple(size if d is None else int(d) for d in shape) if None in shape else None
-
-
-def _check_fits(model, shape) -> None:
-    """A ``CliError`` when ``--input-shape`` contradicts a size the saved model's inputs fix."""
-    inputs = _known_inputs(model)
-    if shape is None or inputs is None:
-        return
-    given = shape if isinstance(shape, list) else [shape]
-    expected = [tuple(tensor.shape[1:]) for tensor in inputs]
-    if len(given) != len(expected) or not all(map(_fits, given, expected)):
-        wanted = ", ".join(str(e).replace("None", "any") for e in expected)
-        raise CliError(f"--input-shape {' '.join(map(str, given))} does not fit the model's input(s): {wanted}")
-
-
-def _known_inputs(model):
-    try:
-        return list(model.inputs) if model.built and model.inputs else None
-    except (AttributeError, ValueError):
-        return None
-
-
-def _fits(given: tuple, expected: tuple) -> bool:
-    return len(given) == len(expected) and all(e is None or e == g for g, e in zip(given, expected))
-
-
-def _single_or_list(shapes):
-    if not shapes:
-        return None
-    return shapes[0] if len(shapes) == 1 else list(shapes)
-
-
-def _application(keras, name: str, shape):
-    build = getattr(keras.applications, name)
-    kwargs = {"weights": None} if shape is None else {"weights": None, "input_shape": shape}
-    try:
-        return build(**kwargs)
-    except Exception as error:  # noqa: BLE001  (keras raises several types for a bad shape)
-        raise CliError(f"cannot build {name} with input shape {shape or 'default'}: {_one_line(error)}") from None
-
-
-def _load(keras, path: str, dtype_policy, safe_mode: bool = True):
-    """A saved model; with a dtype policy, rebuilt from its config with that policy (weights are not needed)."""
-    if not os.path.exists(path):
-        raise CliError(f"no such file: {path}")
-    if os.path.isdir(path):
-        raise CliError(f"{path} is a directory, not a saved .keras file")
-    if path.endswith(".keras") and not zipfile.is_zipfile(path):
-        raise CliError(f"cannot load {path}: not a .keras archive (a zip file)")
-    try:
-        if dtype_policy and zipfile.is_zipfile(path):
-            return _rebuilt_with_policy(keras, path, dtype_policy, safe_mode)
-        return keras.saving.load_model(path, safe_mode=safe_mode)
-    except Exception as error:  # noqa: BLE001  (a broken file fails in many ways)
-        raise CliError(f"cannot load {path}: {_loading_advice(error)}") from None
-
-
-def _loading_advice(error: Exception) -> str:
-    """Keras's reason, and what to pass for the two reasons a valid file cannot load."""
-    message = _one_line(error)
-    missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(error))
-    if missing:
-        return (f"it uses {missing.group(1)!r}, which is not registered here: pass --import MODULE, the module "
-                f"that defines it (with @keras.saving.register_keras_serializable)")
-    if "safe_mode" in str(error) or "unsafe" in str(error).lower():
-        return f"it holds a Lambda, whose Python code runs when loaded: pass --unsafe if you trust the file ({message})"
-    return message
-
-
-def _rebuilt_with_policy(keras, path: str, dtype_policy: str, safe_mode: bool = True):
-    with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
-    _override_dtypes(config, dtype_policy)
-    return keras.saving.deserialize_keras_object(config, safe_mode=safe_mode)
-
-
-_NOT_LAYERS = ("InputLayer", "__keras_tensor__")
-
-
-def _override_dtypes(node, dtype_policy: str) -> None:
-    """Give every layer in a serialized config ``dtype_policy``; inputs, tensors and quantized layers keep theirs."""
-    if isinstance(node, list):
-        for item in node:
-            _override_dtypes(item, dtype_policy)
-        return
-    if not isinstance(node, dict):
-        return
-    config = node.get("config")
-    is_layer = isinstance(config, dict) and "dtype" in config and node.get("class_name") not in _NOT_LAYERS
-    if is_layer and _plain_policy(config["dtype"]):
-        config["dtype"] = dtype_policy
-    for value in node.values():
-        _override_dtypes(value, dtype_policy)
-
-
-def _plain_policy(dtype) -> bool:
-    return isinstance(dtype, str) or (isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy")
-
-
-def _estimate(estimate, model, args, input_shape):
-    try:
-        return estimate(model, batch_size=args.batch_size, input_shape=input_shape, optimizer=args.optimizer)
-    except Exception as error:  # noqa: BLE001  (a shape that does not fit fails inside the model)
-        message = _one_line(error)
-        if input_shape is not None:
-            message += " (check --input-shape)"
-        elif "input_shape" in message:
-            message += " (pass --input-shape)"
-        raise CliError(message) from None
-
-
 def render(cost, output_format: str, max_rows: int | None, label: str = "") -> str:
     """The report in ``output_format``: table, markdown, csv or json."""
     if output_format == "json":
@@ -456,40 +311,15 @@ def render(cost, output_format: str, max_rows: int | None, label: str = "") -> s
     if output_format == "csv":
         return cost.to_csv()
     if output_format == "markdown":
-        return cost.to_markdown(max_rows=max_rows)
-    return _table(cost, max_rows, label)
+        return cost.to_markdown(max_rows=max_rows, label=label or None)
+    return f"{cost.summary(max_rows=max_rows, label=label or None)}\n{_per_sample(cost)}"
 
 
-def _table(cost, max_rows: int | None, label: str) -> str:
+def _per_sample(cost) -> str:
+    """The per-sample line: MACs as papers quote them ('FLOPs'), and FLOPs of a training step."""
     from .cost import format_count
 
-    lines = [
-        f"{label or cost.model_name}: batch {cost.batch_size}, {cost.dtype_policy}, optimizer {cost.optimizer}",
-        "",
-        cost.summary(max_rows=max_rows),
-    ]
-    if cost.unsupported:
-        listed = ", ".join(f"{name} x{count}" for name, count in sorted(cost.unsupported.items()))
-        lines.append(f"Not counted (cost 0): {listed}")
-    lines.append(
+    return (
         f"Per sample: {format_count(cost.forward_macs_per_sample)}MAC forward (what papers call 'FLOPs'), "
         f"{format_count(cost.training_flops_per_sample)}FLOP per training step. 1 MAC = 2 FLOPs."
     )
-    return "\n".join(lines)
-
-
-def quiet_startup() -> None:
-    """Import Keras with the backend's start-up lines silenced (TensorFlow's C++ logging, device probing).
-
-    Call it before ``import keras``, as the examples do; later messages are left alone.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_silenced():
-        for name in ("absl", "tensorflow", "jax", "h5py"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # probes the devices now, while stderr is silenced

@@ -124,9 +124,10 @@ class ModelCost:
         """The per-layer table as CSV text, or written to ``path``."""
         return _write_or_return(self.layers.to_csv(index=False), path)
 
-    def to_markdown(self, max_rows: int | None = None) -> str:
-        """A totals list and the per-layer table in Markdown."""
-        lines = [f"**{self.model_name}**, batch {self.batch_size}, {self.dtype_policy}, optimizer {self.optimizer}", ""]
+    def to_markdown(self, max_rows: int | None = None, label: str | None = None) -> str:
+        """Markdown: a header, the totals, the layer table (``max_rows``; ``None``: all), what was not counted."""
+        header = f"**{label or self.model_name}**, batch {self.batch_size}, {self.dtype_policy}, optimizer {self.optimizer}"
+        lines = [header, ""]
         lines += ["| quantity | whole batch | per sample |", "| --- | ---: | ---: |"]
         for name in TOTAL_FIELDS:
             value = getattr(self, name)
@@ -135,30 +136,32 @@ class ModelCost:
             lines.append(f"| {name} | {fmt(value)} | {per} |")
         lines += ["", _markdown_table(self.layers, max_rows)]
         if self.unsupported:
-            listed = ", ".join(f"{name} x{count}" for name, count in sorted(self.unsupported.items()))
-            lines += ["", f"Not counted (cost 0): {listed}"]
+            lines += ["", not_counted(self.unsupported)]
         return "\n".join(lines)
 
-    def summary(self, max_rows: int | None = 40) -> str:
-        """A plain-text table for the terminal, like ``model.summary()``: a header, the first ``max_rows``
-        layer rows (``None``: all), and the totals, whose memory parts add up to the training memory."""
-        header = (
-            f"{self.model_name}: batch {self.batch_size}, dtype policy {self.dtype_policy}, "
+    def summary(self, max_rows: int | None = None, label: str | None = None) -> str:
+        """The terminal table, like ``model.summary()``: one header, the layer rows, the totals, what was not counted."""
+        lines = [self._header(label), _text_table(self.layers, max_rows), self._totals()]
+        if self.unsupported:
+            lines.append(not_counted(self.unsupported))
+        return "\n".join(lines)
+
+    def _header(self, label: str | None) -> str:
+        """``label`` (default: the model's name), batch, dtype policy and optimizer, on one line."""
+        return (
+            f"{label or self.model_name}: batch {self.batch_size}, dtype policy {self.dtype_policy}, "
             f"optimizer {self.optimizer}"
         )
-        shown = self.layers if max_rows is None else self.layers.head(max_rows)
-        columns = ["name", "type", "output_shape", "params", "forward_macs", "training_flops", "activation_bytes"]
-        left = {c: _left_aligned(shown[c], c) for c in ("name", "type", "output_shape")}
-        text = shown[columns].to_string(index=False, formatters={**_FORMATTERS, **left}, justify="left")
-        totals = (
+
+    def _totals(self) -> str:
+        """Parameters, MACs and FLOPs; then the training memory as the sum of its parts."""
+        return (
             f"params {self.params:,} | forward {format_count(self.forward_macs)}MAC = "
             f"{format_count(self.forward_flops)}FLOP | training step {format_count(self.training_flops)}FLOP\n"
             f"memory {format_bytes(self.training_bytes)} = weights {format_bytes(self.weight_bytes)} + "
             f"gradients {format_bytes(self.gradient_bytes)} + optimizer {format_bytes(self.optimizer_bytes)} + "
             f"activations {format_bytes(self.activation_bytes)}"
         )
-        more = "" if max_rows is None or len(self.layers) <= max_rows else f"\n... {len(self.layers) - max_rows} more rows"
-        return f"{header}\n{text}{more}\n{totals}"
 
     def __str__(self) -> str:
         return self.summary()
@@ -193,6 +196,22 @@ _FORMATTERS = {
     "activation_bytes": format_bytes,
     "params": "{:,}".format,
 }
+
+
+def not_counted(unsupported: dict[str, int]) -> str:
+    """The one line that lists what was left uncounted: ``Not counted (cost 0): ops.Sort x2, ...``."""
+    return "Not counted (cost 0): " + ", ".join(f"{name} x{count}" for name, count in sorted(unsupported.items()))
+
+
+_TEXT_COLUMNS = ["name", "type", "output_shape", "params", "forward_macs", "training_flops", "activation_bytes"]
+
+
+def _text_table(frame: pd.DataFrame, max_rows: int | None) -> str:
+    """The layer rows as plain text, names read from the left, and how many rows were left out."""
+    shown = frame if max_rows is None else frame.head(max_rows)
+    left = {c: _left_aligned(shown[c], c) for c in ("name", "type", "output_shape")}
+    text = shown[_TEXT_COLUMNS].to_string(index=False, formatters={**_FORMATTERS, **left}, justify="left")
+    return text if len(shown) == len(frame) else f"{text}\n... {len(frame) - len(shown)} more rows"
 
 
 def _left_aligned(column: pd.Series, title: str):

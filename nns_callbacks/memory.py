@@ -9,19 +9,41 @@ the largest batch that fits follows; it is checked against a third estimate.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
+MAX_MEMORY_BYTES = 2**50
+"""1 PiB: more than any one device holds; a larger size is a typo or an overflow."""
+
+
 def parse_bytes(text: str) -> int:
-    """``"80GiB"`` -> 85899345920; ``"16 GB"`` -> 16e9; a plain number is bytes."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    """``"80GiB"`` -> 85899345920; ``"16 GB"`` -> 16e9; a plain number is bytes; 1 B to 1 PiB, else ``ValueError``."""
+    match = re.fullmatch(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))\s*([a-zA-Z]*)\s*", str(text))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS:
         raise ValueError(f"memory size {text!r}: expected a number of bytes with a unit such as 80GiB or 16GB")
-    return int(float(match.group(1)) * _UNITS[unit])
+    return checked_bytes(float(match.group(1)) * _UNITS[unit], f"memory size {_shortened(text)!r}")
+
+
+def _shortened(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def checked_bytes(value: float, shown: str) -> int:
+    """``value`` as a whole number of bytes, or a ``ValueError`` that starts with ``shown`` and says why not."""
+    if not isinstance(value, int) and math.isnan(value):  # an int may be too large for a float
+        raise ValueError(f"{shown} is not a number: give a size such as 80GiB")
+    if value <= 0:
+        raise ValueError(f"{shown} must be positive, e.g. 80GiB")
+    if value < 1:
+        raise ValueError(f"{shown} is less than 1 byte: give at least 1 byte (fractions such as 1.5GiB are fine)")
+    if value > MAX_MEMORY_BYTES:
+        raise ValueError(f"{shown} is more than any device holds (at most 1 PiB = {MAX_MEMORY_BYTES} bytes)")
+    return int(value)
 
 
 def device_memory(backend: str) -> int | None:
@@ -89,9 +111,7 @@ def max_batch_size(model, memory_bytes=None, optimizer=None, input_shape=None) -
         memory_bytes = device_memory(keras.backend.backend())
         if memory_bytes is None:
             raise ValueError("no accelerator memory is known here: pass max_batch_size(model, memory_bytes=...)")
-    memory = parse_bytes(memory_bytes) if isinstance(memory_bytes, str) else memory_bytes
-    if isinstance(memory, bool) or not isinstance(memory, (int, float)) or not memory > 0:
-        raise ValueError(f"memory_bytes must be a positive number of bytes or a size like '80GiB', got {memory_bytes!r}")
+    memory = _memory_argument(memory_bytes)
 
     def training_bytes(batch: int) -> int:
         return estimate(model, batch_size=batch, optimizer=optimizer, input_shape=input_shape).training_bytes
@@ -106,6 +126,18 @@ def max_batch_size(model, memory_bytes=None, optimizer=None, input_shape=None) -
     while batch > 1 and training_bytes(batch) > memory:  # guards a model whose memory is not quite linear
         batch -= 1
     return batch
+
+
+def _memory_argument(memory_bytes) -> int:
+    """``max_batch_size``'s ``memory_bytes`` in bytes, or a ``ValueError`` that names it."""
+    if isinstance(memory_bytes, str):
+        try:
+            return parse_bytes(memory_bytes)
+        except ValueError as error:
+            raise ValueError(f"memory_bytes: {error}") from None
+    if isinstance(memory_bytes, bool) or not isinstance(memory_bytes, numbers.Real):
+        raise TypeError(f"memory_bytes must be a number of bytes or a size like '80GiB', got {memory_bytes!r}")
+    return checked_bytes(memory_bytes, f"memory_bytes={_shortened(repr(memory_bytes))}")
 
 
 def compiled_training_bytes(model, batch_size: int = 1, optimizer=None, input_shape=None) -> int | None:

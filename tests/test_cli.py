@@ -15,7 +15,7 @@ import keras
 import pandas as pd
 import pytest
 
-from nns_callbacks import estimate
+from nns_callbacks import estimate, max_batch_size, memory
 from nns_callbacks.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -88,9 +88,11 @@ def test_markdown_has_totals_and_a_layer_table(capsys):
 def test_table_is_the_default(capsys):
     status, out, _ = run_cli(capsys, "MobileNetV2", "--max-rows", "3")
     assert status == 0
-    assert out.startswith("keras.applications.MobileNetV2 (weights=None): batch 1, float32")
+    header = "keras.applications.MobileNetV2 (weights=None): batch 1, dtype policy float32, optimizer none"
+    assert out.startswith(header + "\n")
+    assert [line for line in out.splitlines() if ": batch " in line] == [header]  # one header, ModelCost.summary()'s
     assert "params 3,538,984" in out
-    assert "what papers call 'FLOPs'" in out
+    assert "what papers call 'FLOPs'" in out.splitlines()[-1]
 
 
 def test_help_shows_usage_and_exits_0(capsys):
@@ -180,6 +182,22 @@ ERROR_CASES = [
     pytest.param(_corrupt, 1, "cannot load", id="corrupt-file"),
     pytest.param(_zip_without_config, 1, "cannot load", id="zip-without-model"),
     pytest.param(lambda tmp: [_saved(tmp), "--input-shape", "10"], 1, "does not fit", id="shape-mismatch-file"),
+    pytest.param(lambda tmp: ["ResNet50", "--input-shape", "-1,2"], 2, "invalid shape", id="negative-shape"),
+    pytest.param(lambda tmp: ["ResNet50", "--input-shape", "96,96,3", "--input-shape", "96,96,3"], 1,
+                 "ResNet50 has one input: give --input-shape once", id="two-shapes-one-input"),
+    pytest.param(lambda tmp: ["ResNet50", "--fit-memory", "-5GB"], 2,
+                 "argument --fit-memory: memory size '-5GB' must be positive", id="fit-memory-negative"),
+    pytest.param(lambda tmp: ["ResNet50", "--fit-memory", "0.5"], 2,
+                 "argument --fit-memory: memory size '0.5' is less than 1 byte", id="fit-memory-below-a-byte"),
+    pytest.param(lambda tmp: ["ResNet50", "--fit-memory", "2000TiB"], 2,
+                 "argument --fit-memory: memory size '2000TiB' is more than any device holds", id="fit-memory-huge"),
+    pytest.param(lambda tmp: ["ResNet50", "--fit-memory", "9" * 400 + "TB"], 2,
+                 "is more than any device holds", id="fit-memory-overflow"),
+    pytest.param(lambda tmp: ["MobileNetV2", "--import", "tests.fixtures.exits_on_import"], 1,
+                 "--import tests.fixtures.exits_on_import: the module exited with status 3 while being imported",
+                 id="import-exits"),
+    pytest.param(lambda tmp: ["MobileNetV2", "--import", "no_such_module_for_nns"], 1,
+                 "--import no_such_module_for_nns: no module named 'no_such_module_for_nns'", id="import-missing"),
 ]
 
 
@@ -216,11 +234,11 @@ def test_command_line_bad_name_is_one_line_without_traceback():
     assert "did you mean ResNet50" in ours[0]
 
 
-@pytest.mark.parametrize("output_format", ["table", "json"])
-def test_fit_memory_names_the_largest_batch_that_fits(capsys, output_format):
-    size = 256 * 2**20
+@pytest.mark.parametrize(("output_format", "size_text"), [("table", "256MiB"), ("json", "0.25GiB")])
+def test_fit_memory_names_the_largest_batch_that_fits(capsys, output_format, size_text):
+    size = 256 * 2**20  # a fraction of a unit is fine: 0.25GiB
     status, out, _ = run_cli(capsys, "MobileNetV2", "--input-shape", "96,96,3", "--optimizer", "adam",
-                             "--fit-memory", "256MiB", "--format", output_format)
+                             "--fit-memory", size_text, "--format", output_format)
     assert status == 0
     fits = json.loads(out)["max_batch_size"] if output_format == "json" else int(out.strip().rsplit(" ", 1)[-1])
     assert fits > 0
@@ -289,3 +307,113 @@ def test_a_loaded_model_keeps_the_dtype_policy_it_was_saved_with(capsys, tmp_pat
     assert status == 0, err
     assert json.loads(out)["dtype_policy"] == "mixed_float16"
     assert estimate(keras.saving.load_model(path)).dtype_policy == "mixed_float16"
+
+
+# One header, one "Not counted" line, this package's warnings once each
+
+
+def sorting_model_file(tmp_path):
+    """A saved model with a layer whose op (``ops.sort``) has no cost rule."""
+    from tests.fixtures.cli_extras import Sorting
+
+    inputs = keras.Input((8,))
+    path = tmp_path / "sorting.keras"
+    keras.Model(inputs, Sorting(name="sorted")(keras.layers.Dense(4, name="fc")(inputs))).save(path)
+    return path
+
+
+@pytest.mark.parametrize("output_format", ["table", "markdown"])
+def test_what_is_not_counted_is_one_line_under_one_header(capsys, tmp_path, output_format):
+    path = sorting_model_file(tmp_path)
+    status, out, err = run_cli(capsys, str(path), "--import", "tests.fixtures.cli_extras", "--format", output_format)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert [line for line in lines if "Not counted" in line] == ["Not counted (cost 0): ops.Sort x1"]
+    assert [line for line in lines if "batch 1, " in line] == [lines[0]]
+    assert str(path) in lines[0]  # the label, not the model's name, heads the one header
+    assert "Sort" not in err  # the "Not counted" line says it: no warning repeats it
+
+
+def test_warnings_are_shown_once_per_cause(capsys, saved_model):
+    # --fit-memory estimates several batches: the optimizer without a cost entry warns each time
+    status, out, err = run_cli(capsys, str(saved_model), "--import", "tests.fixtures.cli_extras",
+                               "--optimizer", "nns_fixtures>PlainDescent", "--fit-memory", "1MiB")
+    assert status == 0, err
+    assert "optimizer PlainDescent" in out
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("nns-summary: warning: ") and "PlainDescent" in lines[0]
+
+
+# Quiet, fast failures: nothing of a framework is imported for a listing, a typo or a file that will not do
+
+FRAMEWORKS = ("tensorflow", "jax", "torch", "keras")
+_RUN_AND_LIST_FRAMEWORKS = (
+    "import json, sys; from nns_callbacks.cli import main; status = main(sys.argv[1:]); "
+    f"print(json.dumps([status, sorted(m for m in sys.modules if m.partition('.')[0] in {FRAMEWORKS!r})]))"
+)
+
+
+def _fifo(tmp_path):
+    path = tmp_path / "pipe.keras"
+    os.mkfifo(path)  # opening it would wait for a writer forever
+    return [str(path)]
+
+
+@pytest.mark.parametrize(("make_args", "status", "message"), [
+    pytest.param(lambda tmp: ["--list"], 0, "", id="list"),
+    pytest.param(lambda tmp: [str(tmp / "nosuch.keras")], 1, "no such file", id="missing-file"),
+    pytest.param(lambda tmp: ["resnt50"], 1, "did you mean ResNet50", id="unknown-name"),
+    pytest.param(_fifo, 1, "is a named pipe (FIFO), not a regular file: give MODEL a saved .keras file", id="fifo"),
+    pytest.param(_corrupt, 1, "not a .keras archive", id="corrupt-file"),
+    pytest.param(lambda tmp: ["ResNet50", "--import", "no_such_module_for_nns"], 1, "no module named", id="import"),
+    pytest.param(lambda tmp: ["ResNet50", "--fit-memory", "-5GB"], 2, "must be positive", id="fit-memory"),
+    pytest.param(lambda tmp: ["ResNet50", "--input-shape", "9,9,3", "--input-shape", "9,9,3"], 1, "one input",
+                 id="two-shapes-one-input"),
+])
+def test_quick_answers_import_no_framework(tmp_path, make_args, status, message):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", _RUN_AND_LIST_FRAMEWORKS, *make_args(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    code, imported = json.loads(done.stdout.splitlines()[-1])
+    assert (code, imported) == (status, [])
+    assert message in done.stderr
+    if status == 0:
+        assert {"ResNet50", "MobileNetV2", "EfficientNetB0"} <= set(done.stdout.split())
+
+
+def test_list_is_what_keras_applications_holds(capsys):
+    status, out, _ = run_cli(capsys, "--list")
+    assert status == 0
+    expected = sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n)))
+    assert out.split() == expected
+
+
+# Memory sizes as --fit-memory and max_batch_size read them
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1.5GiB", 3 * 2**29), ("+2 KB", 2000), (".5KiB", 512), ("1", 1)])
+def test_memory_sizes_may_be_fractions_of_a_unit(text, expected):
+    assert memory.parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("-5GB", "must be positive"), ("0", "must be positive"), ("0.5", "less than 1 byte"),
+    ("1025TiB", "more than any device holds"), ("9" * 400, "more than any device holds"),
+])
+def test_memory_sizes_out_of_range_say_why(text, message):
+    with pytest.raises(ValueError, match=message):
+        memory.parse_bytes(text)
+
+
+@pytest.mark.parametrize(("memory_bytes", "message"), [
+    pytest.param(float("inf"), r"memory_bytes=inf is more than any device holds", id="inf"),
+    pytest.param(10**400, r"is more than any device holds", id="huge-int"),
+    pytest.param(float("nan"), r"memory_bytes=nan is not a number", id="nan"),
+    pytest.param(-1, r"memory_bytes=-1 must be positive", id="negative"),
+    pytest.param(0.5, r"memory_bytes=0.5 is less than 1 byte", id="half-a-byte"),
+    pytest.param("-5GB", r"memory_bytes: memory size '-5GB' must be positive", id="negative-text"),
+])
+def test_max_batch_size_names_memory_bytes_when_it_is_out_of_range(memory_bytes, message):
+    with pytest.raises(ValueError, match=message):
+        max_batch_size(tiny_model(), memory_bytes)

@@ -1,5 +1,6 @@
 """Tests for estimate(): the model walk, errors, warnings, batch scaling, exports and conventions."""
 
+import dataclasses
 import importlib
 import io
 import json
@@ -929,3 +930,17 @@ def test_summary_has_a_header_left_aligned_names_and_memory_parts_that_add_up():
         f"activations {format_bytes(cost.activation_bytes)}"
     )
     assert cost.training_bytes == cost.weight_bytes + cost.gradient_bytes + cost.optimizer_bytes + cost.activation_bytes
+
+
+def test_summary_shows_every_row_and_one_not_counted_line_under_one_header(exported):
+    cost = dataclasses.replace(exported, unsupported={"ops.Sort": 2, "MyLayer (not traceable)": 1})
+    lines = cost.summary(label="my label").splitlines()
+    assert lines[0] == "my label: batch 2, dtype policy float32, optimizer Adam"  # the one header
+    assert sum("batch 2" in line for line in lines) == 1
+    assert len(lines) == 1 + 1 + len(cost.layers) + 2 + 1  # header, column titles, every row, totals, not counted
+    assert lines[-1] == "Not counted (cost 0): MyLayer (not traceable) x1, ops.Sort x2"
+    short = cost.summary(max_rows=2).splitlines()
+    assert short[0].startswith(f"{cost.model_name}: batch 2") and "... 3 more rows" in short
+    markdown = cost.to_markdown(label="my label").splitlines()
+    assert markdown[0].startswith("**my label**, batch 2")
+    assert [line for line in markdown if "Not counted" in line] == [lines[-1]]
