@@ -20,10 +20,11 @@ _EXPORTS = {
     "LayerCost": "registry",
     "register_cost_rule": "registry",
     "max_batch_size": "memory",
+    "NNSWarning": "notices",
     "quiet_startup": "quiet",
 }
 __all__ = [
-    "CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "estimate", "max_batch_size",
+    "CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "NNSWarning", "estimate", "max_batch_size",
     "quiet_startup", "register_cost_rule",
 ]
 

@@ -252,14 +252,15 @@ def _report(args) -> Report:
         fits = _max_batch(loaded, args) if args.fit_memory is not None else None
     text = render(cost, args.format, args.max_rows or None, loaded.label)
     text = text if fits is None else _with_max_batch(text, args, fits)
-    return Report(text, _shown_warnings(caught, cost.unsupported))
+    return Report(text, _shown_warnings(caught))
 
 
-def _shown_warnings(caught, unsupported) -> list[str]:
+def _shown_warnings(caught) -> list[str]:
     """This package's warnings, each cause once, less those the report's "Not counted" line already lists."""
-    listed = tuple(f"{_OURS}{name} (" for name in unsupported)
-    messages = (str(record.message) for record in caught)
-    ours = (one_line(m[len(_OURS):]) for m in messages if m.startswith(_OURS) and not m.startswith(listed))
+    from .notices import UncountedWarning
+
+    messages = (str(record.message) for record in caught if not issubclass(record.category, UncountedWarning))
+    ours = (one_line(m[len(_OURS):]) for m in messages if m.startswith(_OURS))
     return list(dict.fromkeys(ours))
 
 

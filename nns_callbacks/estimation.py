@@ -8,21 +8,19 @@ import dataclasses
 import functools
 import gc
 import math
-import warnings
 
 import keras
 import numpy as np
 import pandas as pd
 
 from . import keras_compat as compat
+from . import notices
 from . import rules as _builtin_rules  # noqa: F401  (registers the built-in rules)
 from .cost import ModelCost
 from .keras_compat import type_name
 from .optimizers import optimizer_cost, resolve_optimizer
 from .registry import FREE, LayerCost, collecting_unsupported, fitting_rule, overriding_rules
 from .walk import LeafCall, ModelWalk, Replay
-
-_warned_unsupported: set[str] = set()
 
 
 def estimate(
@@ -39,7 +37,7 @@ def estimate(
     All figures are for the whole batch: see ``ModelCost``.
     """
     _check_batch_size(batch_size)
-    with overriding_rules(rules), _collector_paused():
+    with overriding_rules(rules), _collector_paused(), notices.once_per_cause():
         specs = input_specs(model, batch_size, input_shape)
         optimizer = resolve_optimizer(model, optimizer)
         cost = _walked_cost(model, batch_size, specs, optimizer)
@@ -167,6 +165,7 @@ def _check_given_shapes(model, shapes) -> None:
     if isinstance(inputs, dict) != isinstance(shapes, dict):
         return  # matched by position or by name inside Keras; nothing to compare here
     if isinstance(inputs, dict):
+        _check_same_names(model, set(inputs), set(shapes))
         pairs = [(name, inputs[name], shapes[name]) for name in shapes if name in inputs]
     else:
         given = shapes if isinstance(shapes, list) else [shapes]
@@ -180,6 +179,20 @@ def _check_given_shapes(model, shapes) -> None:
                 f"input_shape {shape} does not fit input {name!r} of model {model.name!r}, "
                 f"whose shape is {expected} per sample (None: any size)"
             )
+
+
+def _check_same_names(model, expected: set, given: set) -> None:
+    """An ``input_shape`` dict names each of the model's inputs, and nothing else."""
+    missing, extra = sorted(expected - given), sorted(given - expected)
+    if missing or extra:
+        said = "; ".join(part for part in (
+            f"no shape for input(s) {', '.join(map(repr, missing))}" if missing else "",
+            f"{', '.join(map(repr, extra))} not input(s) of the model" if extra else "",
+        ) if part)
+        raise ValueError(
+            f"input_shape does not match the inputs of model {model.name!r} ({said}): give a shape for each of "
+            f"{', '.join(map(repr, sorted(expected)))}"
+        )
 
 
 def _check_known(model, name: str, shape: tuple) -> None:
@@ -245,7 +258,7 @@ def _leaf_cost(leaf: LeafCall, unsupported, failures: list[str]) -> LayerCost | 
         return rule(leaf.layer, leaf.call)
     except Exception as error:  # noqa: BLE001  (a broken rule must not stop training)
         failures.append(
-            f"nns_callbacks: cost rule {rule.__name__} failed on {leaf.path} "
+            f"cost rule {rule.__name__} failed on {leaf.path} "
             f"({type_name(leaf.layer)}): {error!r}; counted as 0"
         )
         unsupported[type_name(leaf.layer) + _RULE_FAILED] += 1
@@ -525,7 +538,7 @@ def _layer_rows(
         else:
             rows.add(entry)
     for message in rows.failures:
-        warnings.warn(message, stacklevel=5)
+        notices.warn(message, stacklevel=5)
     table = rows.rows + [
         tuple(row[name] for name in _ROW_COLUMNS)
         for row in _unattributed_rows(model, weights, rows.claimed.ids, update_flops, sizes)
@@ -582,9 +595,16 @@ _COUNT_COLUMNS = (
 
 
 def _int64_arrays(columns: dict[str, list]) -> dict[str, np.ndarray]:
-    """The count columns that are all 64-bit integers, as arrays (pandas makes the same of them, slower)."""
+    """The count columns that are 64-bit integers whose sum cannot wrap, as arrays (pandas makes the same of
+    them, slower); a larger column (a batch of 2**40, a 175B-parameter model over millions of tokens) stays
+    Python integers, exact."""
     arrays = {name: np.array(columns[name]) for name in _COUNT_COLUMNS}
-    return {name: values for name, values in arrays.items() if values.dtype == np.int64}
+    return {name: values for name, values in arrays.items() if values.dtype == np.int64 and _sum_fits(values)}
+
+
+def _sum_fits(values: np.ndarray) -> bool:
+    """Whether no sum of these 64-bit integers can pass 2**63 - 1."""
+    return not len(values) or int(np.abs(values).max()) * len(values) < 2**63
 
 
 def _frame(columns: dict[str, list], arrays: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -592,7 +612,8 @@ def _frame(columns: dict[str, list], arrays: dict[str, np.ndarray]) -> pd.DataFr
     data = {**columns, **arrays}
     for column in _SHARED_COLUMNS:
         total = data[column].sum()
-        data[f"{column}_share"] = data[column] / total if total else np.zeros(len(data[column]))
+        values = np.asarray(data[column], dtype=np.float64)
+        data[f"{column}_share"] = values / float(total) if total else np.zeros(len(values))
     return pd.DataFrame({name: data[name] for name in _COLUMN_ORDER})
 
 
@@ -609,7 +630,7 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
     weights = compat.weights(model)
     columns = _layer_rows(model, weights, walk, opt_cost.update_flops, walk.unsupported, sizes)
     layers, sums = _table(columns)
-    _warn_unsupported(walk.unsupported, walk.reasons)
+    _warn_unsupported(model.name, walk.unsupported, walk.reasons)
     params, trainable, weight_bytes = sizes.total(weights)
     trainable_bytes = _trainable_bytes(weights, sizes)
     forward_flops, backward_flops = sums["forward_flops"], sums["backward_flops"]
@@ -669,15 +690,16 @@ def _policy_name(model) -> str:
     return getattr(policy, "name", None) or keras.config.dtype_policy().name
 
 
-def _warn_unsupported(unsupported, reasons: dict[str, str]) -> None:
-    """One warning per kind of uncounted call, the first time it is seen in this process."""
+def _warn_unsupported(model_name: str, unsupported, reasons: dict[str, str]) -> None:
+    """One warning per kind of uncounted call, in each estimate (or each fit of the callback)."""
     for name, count in unsupported.items():
-        if name in _warned_unsupported or name.endswith(_RULE_FAILED):
+        if name.endswith(_RULE_FAILED):
             continue
-        _warned_unsupported.add(name)
         why = reasons.get(name, "no cost rule")
-        warnings.warn(
-            f"nns_callbacks: {name} ({count} call(s)) counted as 0: {why}. Listed in ModelCost.unsupported; "
+        notices.warn(
+            f"model {model_name!r}: {name} ({count} call(s)) counted as 0: {why}. Listed in ModelCost.unsupported; "
             "register a cost rule with nns_callbacks.register_cost_rule.",
+            cause=("unsupported", name),
             stacklevel=5,
+            category=notices.UncountedWarning,
         )

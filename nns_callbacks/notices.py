@@ -14,6 +14,10 @@ class NNSWarning(UserWarning):
     """A warning from nns_callbacks: something left uncounted, unknown or unwritten; training goes on."""
 
 
+class UncountedWarning(NNSWarning):
+    """A call the cost model counts as zero (no rule, not traceable): ``ModelCost.unsupported`` lists it too."""
+
+
 _SEEN: contextvars.ContextVar[set | None] = contextvars.ContextVar("nns_warned_causes", default=None)
 
 
@@ -31,7 +35,7 @@ def once_per_cause(seen: set | None = None):
         _SEEN.reset(token)
 
 
-def warn(message: str, cause=None, stacklevel: int = 2, seen: set | None = None) -> None:
+def warn(message: str, cause=None, stacklevel: int = 2, seen: set | None = None, category=NNSWarning) -> None:
     """Warn with ``NNSWarning``, once per ``cause`` (default: the message) in ``seen`` or the scope of
     ``once_per_cause``."""
     seen = _SEEN.get() if seen is None else seen
@@ -40,4 +44,4 @@ def warn(message: str, cause=None, stacklevel: int = 2, seen: set | None = None)
         if key in seen:
             return
         seen.add(key)
-    warnings.warn(f"nns_callbacks: {message}", NNSWarning, stacklevel=stacklevel + 1)
+    warnings.warn(f"nns_callbacks: {message}", category, stacklevel=stacklevel + 1)

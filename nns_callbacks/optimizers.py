@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import keras
+
+from . import notices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +85,10 @@ def optimizer_cost(optimizer) -> OptimizerCost:
     name = type(optimizer).__name__
     entry = _entry(optimizer)
     if entry is None:
-        warnings.warn(
-            f"nns_callbacks: no cost entry for optimizer {name}; its state and update are "
-            "left out (counted as 0) of the training figures",
+        notices.warn(
+            f"no cost entry for optimizer {name}; its state and update are left out (counted as 0) of the "
+            "training figures",
+            cause=("optimizer", name),
             stacklevel=5,
         )
         return OptimizerCost(name, 0, 0, known=False)

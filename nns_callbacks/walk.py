@@ -291,6 +291,7 @@ class ModelWalk:
         self._passed_on: dict[tuple, tuple] = {}
         self._layer_keys: dict[int, tuple] = {}
         self._layer_weights: dict[int, list] = {}  # layer.weights of the layers keyed so far
+        self.too_small = ""
 
     @property
     def leaves(self) -> list[LeafCall]:
@@ -303,11 +304,14 @@ class ModelWalk:
         with collecting_unsupported(self.unsupported), _recording(self), warnings.catch_warnings():
             # Keras's own remarks about the symbolic calls (masks a layer drops) are not the user's to read
             warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
-            if compat.graph_of(model) is not None:
-                self._walk_graph(model, "", (inputs,), {})
-            else:
-                self._top = model
-                self._call_layer(model, "", (inputs,), {})
+            try:
+                if compat.graph_of(model) is not None:
+                    self._walk_graph(model, "", (inputs,), {})
+                else:
+                    self._top = model
+                    self._call_layer(model, "", (inputs,), {})
+            except InputTooSmall:
+                raise InputTooSmall(self.too_small) from None  # without what Keras's __call__ added to it
 
     # Graph models: one visit per node of the graph.
 
@@ -340,6 +344,8 @@ class ModelWalk:
         first = len(self.entries)
         try:
             outputs = self._call_layer(layer, prefix, args, kwargs)
+        except InputTooSmall:
+            raise
         except Exception as error:  # noqa: BLE001  (Keras refused the call itself: that layer's problem)
             del self.entries[first:]
             return self._untraceable(layer, prefix, args, kwargs, error)
@@ -445,6 +451,7 @@ class ModelWalk:
         try:
             outputs = compute(op, *args, **kwargs)
         except Exception as error:  # noqa: BLE001  (one call's failure is that call's problem)
+            self._raise_if_too_small(path, compat.type_name(op), inputs, error)
             outputs = self._unknown_output(op, path, args, kwargs, error)
         finally:
             self._suppress -= 1
@@ -467,6 +474,14 @@ class ModelWalk:
             operand_grads=operand_grads,
         ))
         self._keepalive.extend(inputs)
+
+    def _raise_if_too_small(self, path: str, type_name: str, inputs: list, error: Exception) -> None:
+        """Keras's refusal of an input smaller than a layer's window is the caller's input shape to fix."""
+        if isinstance(error, ValueError) and "zero or negative" in str(error):
+            shapes = ", ".join(str(tuple(x.shape)) for x in inputs if _is_symbolic(x))
+            self.too_small = (f"the input of {path} ({type_name}), of shape {shapes}, is smaller than its window: "
+                              f"{error} Give a larger input_shape.")
+            raise InputTooSmall(self.too_small) from None
 
     def _unknown_output(self, op, path, args, kwargs, error):
         """Outputs when Keras cannot compute them: listed, warned once; those of the model's own call of
@@ -531,6 +546,8 @@ class ModelWalk:
         self._context_grad.append(needs_grad or trains)
         try:
             outputs = _as_specs(layer.call(*args, **kwargs), inputs)
+        except InputTooSmall:
+            raise
         except Exception as error:  # noqa: BLE001  (an untraceable layer must not stop the estimate)
             del self.entries[first:]
             outputs = self._untraceable(layer, prefix, args, kwargs, error)
@@ -618,6 +635,10 @@ class ModelWalk:
         self._record(layer, prefix + layer.name, args, kwargs, inputs, out, needs_grad, _trains(layer), "untraceable")
         self._mark(out, needs_grad or _trains(layer))
         return outputs
+
+
+class InputTooSmall(ValueError):
+    """An input smaller than a layer's window (a convolution's kernel, a pooling window) allows."""
 
 
 def _renewed(outputs):

@@ -20,12 +20,11 @@ estimate_module = importlib.import_module("nns_callbacks.estimation")
 
 @pytest.fixture
 def fresh_warnings():
-    """Forget which unsupported types were already warned about, and restore the set afterwards."""
-    saved = set(estimate_module._warned_unsupported)
-    estimate_module._warned_unsupported.clear()
-    yield
-    estimate_module._warned_unsupported.clear()
-    estimate_module._warned_unsupported.update(saved)
+    """Python's own registry of warnings already shown, forgotten (each estimate warns once per cause)."""
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        yield
 
 
 def rows(cost: ModelCost) -> dict:
@@ -392,15 +391,14 @@ def unsupported_model():
     return keras.Model(x, keras.layers.Dense(3, name="fc")(y))
 
 
-def test_unsupported_calls_warn_once_per_kind(fresh_warnings):
+def test_unsupported_calls_warn_once_per_kind_in_each_estimate(fresh_warnings):
     model = unsupported_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cost = estimate(model)
-        estimate(model)
-        estimate(unsupported_model())
+        estimate(unsupported_model())  # a second model with the same ops is told too
     messages = [str(w.message) for w in caught if "counted as 0" in str(w.message)]
-    assert len(messages) == 2
+    assert len(messages) == 4 and len({m.split("'")[1] for m in messages}) == 2  # 2 kinds in each of 2 models
     assert any("ops.Sort (2 call(s)) counted as 0: no cost rule" in m for m in messages)
     assert any("Opaque (not traceable) (1 call(s)) counted as 0: its call could not run" in m for m in messages)
     assert all(w.filename == __file__ for w in caught)
@@ -944,3 +942,44 @@ def test_summary_shows_every_row_and_one_not_counted_line_under_one_header(expor
     markdown = cost.to_markdown(label="my label").splitlines()
     assert markdown[0].startswith("**my label**, batch 2")
     assert [line for line in markdown if "Not counted" in line] == [lines[-1]]
+
+
+def test_sums_beyond_64_bit_integers_stay_exact():
+    """A batch of 2**40: every sum is past 2**63, and the shares still add up to one."""
+    inputs = keras.Input((1024, 4096))
+    model = keras.Model(inputs, keras.layers.Dense(64)(keras.layers.Dense(16384)(inputs)))
+    cost = estimate(model, batch_size=2**40)
+    tokens = 2**40 * 1024
+    forward = tokens * (2 * 4096 * 16384 + 16384 + 2 * 16384 * 64 + 64)
+    assert cost.forward_flops == forward > 2**63
+    assert cost.layers["training_flops_share"].sum() == pytest.approx(1.0)
+    assert (cost.layers["training_flops_share"] > 0).all()
+    assert json.loads(cost.to_json())["forward_flops"] == forward
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [({"a": (4,)}, r"no shape for input\(s\) 'b'"), ({"a": (4,), "b": (3,), "c": (2,)}, r"'c' not input\(s\)")],
+)
+def test_an_input_shape_dict_names_every_input_and_nothing_else(shape, message):
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    model = keras.Model({"a": a, "b": b}, keras.layers.Concatenate()([a, b]))
+    with pytest.raises(ValueError, match=message):
+        estimate(model, input_shape=shape)
+
+
+class WindowBlock(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(4, 5)
+
+    def call(self, x):
+        return self.conv(x) * 2.0
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_an_input_smaller_than_a_kernel_is_an_error_naming_the_layer(traced):
+    inputs = keras.Input((None, None, 3))
+    outputs = WindowBlock()(inputs) if traced else keras.layers.Conv2D(4, 5, name="conv")(inputs)
+    with pytest.raises(ValueError, match=r"the input of .*conv.* \(Conv2D\), of shape \(1, 3, 3, 3\), is smaller"):
+        estimate(keras.Model(inputs, outputs), input_shape=(3, 3, 3))
