@@ -137,6 +137,13 @@ FREE = LayerCost(saved_elements=0)
 """A layer that only moves or views data: no FLOPs, nothing extra kept."""
 
 
+def broadcast(shape: tuple, batch: int | None) -> tuple:
+    """``shape`` with a leading 1 read as ``batch`` (rank 2 and more: a batch axis), where one is given."""
+    if batch is None or len(shape) < 2 or shape[0] != 1:
+        return shape
+    return (batch, *shape[1:])
+
+
 def _shape_of(x) -> tuple[int, ...]:
     return tuple(int(d) if d is not None else None for d in x.shape)
 
@@ -151,6 +158,9 @@ class LayerCall:
     output_shapes: list[tuple[int, ...]]
     input_shapes: list[tuple[int, ...]]
     output_dtypes: list[str] = dataclasses.field(default_factory=list)
+    batch: int | None = None
+    """Where a batch-1 operand is broadcast against batch-``batch`` ones (a query made from a weight against
+    keys made from the data): the batch every operand's shape is read with."""
 
     def argument(self, name: str, default=None):
         """The call argument ``name`` as bound to the layer's ``call`` signature."""
@@ -161,9 +171,9 @@ class LayerCall:
         return bound.arguments.get(name, default)
 
     def shape_of(self, name: str) -> tuple[int, ...] | None:
-        """The shape of the tensor passed as call argument ``name``, or ``None``."""
+        """The shape of the tensor passed as call argument ``name`` (its batch broadcast), or ``None``."""
         value = self.argument(name)
-        return None if value is None or not hasattr(value, "shape") else _shape_of(value)
+        return None if value is None or not hasattr(value, "shape") else broadcast(_shape_of(value), self.batch)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -29,7 +29,8 @@ import warnings
 import keras
 
 from . import keras_compat as compat
-from .registry import LayerCall, collecting_unsupported, fitting_rule, report_unsupported
+from . import notices
+from .registry import LayerCall, broadcast, collecting_unsupported, fitting_rule, report_unsupported
 
 NOT_TRACEABLE = " (not traceable)"
 """Suffix of an ``unsupported`` entry for a layer whose ``call`` could not be traced."""
@@ -292,6 +293,7 @@ class ModelWalk:
         self._layer_keys: dict[int, tuple] = {}
         self._layer_weights: dict[int, list] = {}  # layer.weights of the layers keyed so far
         self.too_small = ""
+        self.batch = 1  # the leading size of the model's inputs
 
     @property
     def leaves(self) -> list[LeafCall]:
@@ -301,6 +303,7 @@ class ModelWalk:
     def run(self, model, inputs) -> None:
         """Walk ``model`` called on ``inputs`` (KerasTensors with concrete shapes)."""
         self._mark(_tensors(inputs), False)
+        self.batch = next((x.shape[0] for x in _tensors(inputs) if len(x.shape) > 0 and x.shape[0]), 1)
         with collecting_unsupported(self.unsupported), _recording(self), warnings.catch_warnings():
             # Keras's own remarks about the symbolic calls (masks a layer drops) are not the user's to read
             warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\.")
@@ -456,16 +459,36 @@ class ModelWalk:
         finally:
             self._suppress -= 1
         outputs = _as_specs(outputs, inputs)
+        batch = self._broadcast_batch(path, op, inputs, outputs) if is_layer else None
+        if batch is not None:
+            outputs = _with_batch(outputs, batch)
         out = _tensors(outputs)
         operand_grads = () if is_layer else self._operand_grads(inputs)
-        self._record(op, path, args, kwargs, inputs, out, needs_grad, trains, operand_grads=operand_grads)
+        self._record(op, path, args, kwargs, inputs, out, needs_grad, trains, operand_grads=operand_grads, batch=batch)
         self._mark(out, needs_grad or trains)
         return outputs
 
+    def _broadcast_batch(self, path: str, layer, inputs: list, outputs) -> int | None:
+        """The batch a layer really computes for where Keras's shape for it says 1 but an input has the model's
+        batch (a query made from a weight against keys made from the data: it broadcasts); warned once."""
+        batch = self.batch
+        if batch <= 1 or not any(len(x.shape) > 1 and x.shape[0] == batch for x in inputs if hasattr(x, "shape")):
+            return None
+        if not any(len(x.shape) > 1 and x.shape[0] == 1 for x in _tensors(outputs)):
+            return None
+        notices.warn(
+            f"Keras's output shape for {path} ({compat.type_name(layer)}) has batch 1 where an input has batch "
+            f"{batch}: the batch-1 operand broadcasts, so the call and what follows it are counted for {batch}",
+            cause=("broadcast batch", compat.type_name(layer)),
+        )
+        return batch
+
     def _record(self, op, path, args, kwargs, inputs, out, needs_grad, trains, kind="rule", children=0,
-                operand_grads=()):
-        """Append the leaf of one call; ``inputs``, ``out``: its argument and output tensors."""
-        call = LayerCall(op, args, kwargs, _shapes(out), _shapes(inputs), [str(x.dtype) for x in out])
+                operand_grads=(), batch=None):
+        """Append the leaf of one call; ``inputs``, ``out``: its argument and output tensors; ``batch``: the
+        batch its batch-1 operands broadcast to."""
+        shapes = [broadcast(shape, batch) for shape in _shapes(inputs)]
+        call = LayerCall(op, args, kwargs, _shapes(out), shapes, [str(x.dtype) for x in out], batch)
         key = id(op) if isinstance(op, keras.layers.Layer) else path
         index = self._calls[key] = self._calls.get(key, 0) + 1
         self.entries.append(LeafCall(
@@ -639,6 +662,16 @@ class ModelWalk:
 
 class InputTooSmall(ValueError):
     """An input smaller than a layer's window (a convolution's kernel, a pooling window) allows."""
+
+
+def _with_batch(outputs, batch: int):
+    """The outputs with a leading 1 (rank 2 and more) read as ``batch``."""
+    def widened(x):
+        if _is_symbolic(x) and len(x.shape) > 1 and x.shape[0] == 1:
+            return keras.KerasTensor((batch, *x.shape[1:]), dtype=x.dtype)
+        return x
+
+    return widened(outputs) if _is_symbolic(outputs) else keras.tree.map_structure(widened, outputs)
 
 
 def _renewed(outputs):
