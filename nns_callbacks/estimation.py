@@ -255,7 +255,8 @@ def _leaf_cost(leaf: LeafCall, unsupported, failures: list[str]) -> LayerCost | 
         unsupported[type_name(leaf.layer)] += 1
         return None
     try:
-        return rule(leaf.layer, leaf.call)
+        cost = rule(leaf.layer, leaf.call)
+        return cost if leaf.repeats == 1 else cost.scaled(leaf.repeats)
     except Exception as error:  # noqa: BLE001  (a broken rule must not stop training)
         failures.append(
             f"cost rule {rule.__name__} failed on {leaf.path} "
@@ -309,8 +310,8 @@ def _saved_bytes(leaf: LeafCall, cost: LayerCost, dtype, newly: list[tuple]) -> 
         dtype = dtype or (leaf.call.output_dtypes[0] if leaf.call.output_dtypes else None)
         return cost.saved_elements * _itemsize(dtype or keras.config.floatx())
     total = cost.buffers * _itemsize(dtype or keras.config.floatx())
-    for elements, tensor_dtype, is_input in newly:
-        total += elements * _itemsize(dtype if is_input and dtype else tensor_dtype)
+    for elements, tensor_dtype, is_input in newly:  # a loop body's tensors are kept for each of its iterations
+        total += elements * _itemsize(dtype if is_input and dtype else tensor_dtype) * leaf.repeats
     return total
 
 
@@ -696,8 +697,9 @@ def _warn_unsupported(model_name: str, unsupported, reasons: dict[str, str]) -> 
         if name.endswith(_RULE_FAILED):
             continue
         why = reasons.get(name, "no cost rule")
+        counted = "counted once" if "counted once" in name else "counted as 0"
         notices.warn(
-            f"model {model_name!r}: {name} ({count} call(s)) counted as 0: {why}. Listed in ModelCost.unsupported; "
+            f"model {model_name!r}: {name} ({count} call(s)) {counted}: {why}. Listed in ModelCost.unsupported; "
             "register a cost rule with nns_callbacks.register_cost_rule.",
             cause=("unsupported", name),
             stacklevel=5,

@@ -28,8 +28,8 @@ import warnings
 
 import keras
 
+from . import control_flow, notices
 from . import keras_compat as compat
-from . import notices
 from .registry import LayerCall, broadcast, collecting_unsupported, fitting_rule, report_unsupported
 
 NOT_TRACEABLE = " (not traceable)"
@@ -52,6 +52,7 @@ class LeafCall:
     ``template``: the leaf this one replays (same layer configuration, same call), which has the same cost.
     ``inputs``, ``outputs``: ``(id, elements, dtype)`` of its symbolic tensors, the id the same wherever
     the tensor is passed, so that a tensor two calls keep is counted once.
+    ``repeats``: how many times the call runs per call of the model (a call inside a loop body: its trip count).
     ``operand_grads``: whether each tensor operand (in the order of ``call.input_shapes``) needs a
     gradient: a symbolic tensor that depends on a trainable weight, or a trainable weight.
     ``step``: for a replayed leaf, its place in the trace it repeats; its tensors are its replay's own,
@@ -71,6 +72,7 @@ class LeafCall:
     inputs: tuple = ()
     outputs: tuple = ()
     operand_grads: tuple = ()
+    repeats: int = 1
     step: _Step | None = None
 
 
@@ -125,7 +127,7 @@ class _Step:
         """The fields of a replayed leaf between its ``call_index`` and its ``step``."""
         leaf = self.leaf
         return (leaf.needs_input_grad, leaf.trains, leaf.kind, leaf.children, leaf.in_call, self.template,
-                leaf.inputs, leaf.outputs, leaf.operand_grads)
+                leaf.inputs, leaf.outputs, leaf.operand_grads, leaf.repeats)
 
 
 @dataclasses.dataclass(eq=False)
@@ -294,6 +296,7 @@ class ModelWalk:
         self._layer_weights: dict[int, list] = {}  # layer.weights of the layers keyed so far
         self.too_small = ""
         self.batch = 1  # the leading size of the model's inputs
+        self._repeats: list[int] = [1]  # runs per model call of what is recorded now (inside loop bodies)
 
     @property
     def leaves(self) -> list[LeafCall]:
@@ -324,6 +327,8 @@ class ModelWalk:
 
     def _visit(self, op, prefix: str, args: tuple, kwargs: dict):
         """One node of a graph: an op or a layer with a rule is a leaf (no ``__call__`` needed: fast)."""
+        if control_flow.is_control_flow(op):
+            return control_flow.run(self, op, prefix + op.name, args, kwargs)
         if not isinstance(op, keras.layers.Layer):
             return self._leaf(op, prefix + op.name, args, kwargs, _op_output_spec)
         if compat.graph_of(op) is not None:
@@ -393,9 +398,74 @@ class ModelWalk:
     def op_call(self, op, args, kwargs):
         """Record one Keras op run on symbolic tensors inside a traced ``call``."""
         path = self._prefix[-1] + compat.op_label(op)
+        if control_flow.is_control_flow(op):
+            return control_flow.run(self, op, path, args, kwargs)
         outputs = self._leaf(op, path, args, kwargs, _op_output_spec)
         self.entries[-1].in_call = True
         return outputs
+
+    def outputs_of(self, op, args, kwargs):
+        """Keras's symbolic outputs of ``op`` (for a loop, from its body run by the backend), recording nothing."""
+        self._suppress += 1
+        try:
+            outputs = _as_specs(op.compute_output_spec(*args, **kwargs), _tensors((args, kwargs)))
+        finally:
+            self._suppress -= 1
+        self._mark(_tensors(outputs), self._needs_grad(_tensors((args, kwargs))))
+        return outputs
+
+    def fresh(self, structure, carried: bool = False, shape=None):
+        """New symbolic tensors like those of ``structure`` (Python numbers and arrays too; of ``shape(x)`` where
+        given): a loop body's inputs.  Carried state needs a gradient where the enclosing call does (after the
+        first trip it is the body's own output); other inputs where what they are taken from does."""
+        def new(x):
+            if isinstance(x, bool) or not (isinstance(x, (int, float)) or hasattr(x, "shape")):
+                return x
+            dtype = ("int32" if isinstance(x, int) else keras.config.floatx()) if isinstance(x, (int, float)) \
+                else keras.backend.standardize_dtype(x.dtype)
+            size = () if isinstance(x, (int, float)) else (shape(x) if shape else tuple(x.shape))
+            return keras.KerasTensor(size, dtype=dtype)
+
+        made = keras.tree.map_structure(new, structure)
+        needs = self._needs_grad(_tensors(structure)) or (carried and self._context_grad[-1])
+        self._mark(_tensors(made), needs)
+        return made
+
+    def in_body(self, path: str, plan):
+        """Record the calls of a control-flow op's parts (``control_flow.Plan``), each times its trips; for
+        branches, those of the costliest; the op's outputs, made from the body's (``None`` where it failed)."""
+        outputs, kept = None, None
+        for part in plan.parts:
+            first = len(self.entries)
+            self._prefix.append(path + "/")
+            self._repeats.append(self._repeats[-1] * max(int(part.trips), 0))
+            try:
+                result = part.body()
+            except Exception as error:  # noqa: BLE001  (a body that cannot run symbolically: listed)
+                del self.entries[first:]
+                self._report(f"ops.{path.rsplit('/', 1)[-1]} (body not traceable)",
+                             f"its body could not run on symbolic inputs at {path} ({error!r})")
+                continue
+            finally:
+                self._prefix.pop()
+                self._repeats.pop()
+            if part.unsupported:
+                self._report(part.unsupported, f"at {path}")
+            if plan.branches:
+                branch = self.entries[first:]
+                del self.entries[first:]
+                if kept is None or _forward_flops(branch) > _forward_flops(kept[0]):
+                    kept = branch, result
+            elif outputs is None:
+                outputs = result
+        if plan.branches and kept is not None:
+            self.entries += kept[0]
+            outputs = kept[1]
+        if outputs is None:
+            return None
+        made = _as_specs(plan.outputs(outputs), [])
+        self._mark(_tensors(made), self._context_grad[-1], keep=True)
+        return made
 
     def pass_through(self, op, args, kwargs):
         """An op Keras runs around a layer's call (a cast, a mask): not counted; gradients flow through."""
@@ -494,7 +564,7 @@ class ModelWalk:
         self.entries.append(LeafCall(
             path, op, call, index, needs_grad, trains, kind, children,
             inputs=_described([x for x in inputs if _is_symbolic(x)]), outputs=_described(out),
-            operand_grads=operand_grads,
+            operand_grads=operand_grads, repeats=self._repeats[-1],
         ))
         self._keepalive.extend(inputs)
 
@@ -662,6 +732,18 @@ class ModelWalk:
 
 class InputTooSmall(ValueError):
     """An input smaller than a layer's window (a convolution's kernel, a pooling window) allows."""
+
+
+def _forward_flops(entries: list) -> float:
+    """The forward FLOPs of recorded calls by their rules (to tell a costlier branch); unknown ones count 0."""
+    total = 0.0
+    for leaf in _leaves(entries):
+        rule = fitting_rule(leaf.layer) if leaf.kind == "rule" else None
+        try:
+            total += rule(leaf.layer, leaf.call).forward_flops * leaf.repeats if rule else 0.0
+        except Exception:  # noqa: BLE001, S112  (a rule that fails counts nothing here)
+            continue
+    return total
 
 
 def _with_batch(outputs, batch: int):
