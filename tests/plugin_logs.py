@@ -142,7 +142,7 @@ def holding_lock(log_dir):
 
 
 # Twenty runs to compare: four models, several batch sizes, two kinds of device, and every state.
-MODELS = {"mlp_s": [2048] * 4 + [10], "mlp_m": [4096] * 6 + [10], "mlp_l": [8192] * 8 + [10], "mlp_xs": [512, 10]}
+MODELS = {"mlp_s": [2048] * 4 + [10], "mlp_m": [4096] * 6 + [10], "mlp_l": [8192] * 8 + [10], "mlp_xs": [512, 2048, 64, 10]}
 H100 = peak(989e12)
 A100 = peak(312e12, device="NVIDIA A100")
 ROLES = {"running": 3, "interrupted": 5, "no_cost": 7, "a100": 9}

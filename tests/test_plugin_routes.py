@@ -3,9 +3,10 @@ each such run is listed with its error and the others are served; an unknown run
 
 import numpy as np
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests import plugin_logs
-from tests.tensorboard_server import fetch_json, serve, status_of
+from tests.tensorboard_server import BROWSER_ARGS, chromium, fetch_json, serve, status_of
 
 GOOD = "good/train"
 NO_COST = "no_cost/train"
@@ -100,3 +101,19 @@ def test_run_without_cost_model(tensorboard):
 def test_missing_run_argument_is_400(tensorboard):
     assert status_of(tensorboard, "/data/plugin/nns/layers") == 400
     assert status_of(tensorboard, "/data/plugin/nns/throughput") == 400
+
+
+def test_page_shows_good_runs_and_lists_damaged_ones(tensorboard):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.goto(f"{tensorboard}/data/plugin_entry.html?name=nns")
+        page.wait_for_selector(f'section.details[data-run="{GOOD}"] table.layers tbody tr', timeout=30_000)
+        rows = page.locator("table.compare tbody tr")
+        assert rows.count() == len(DAMAGED) + 4
+        for run in DAMAGED:
+            assert page.locator(f'table.compare tr[data-run="{run}"]').get_attribute("data-cost") == "damaged"
+        notes = page.locator("[data-testid=run-notes]").inner_text()
+        assert all(why in notes for _, why in DAMAGED.values())
+        assert page.locator("tr.baseline").get_attribute("data-run") == GOOD  # the first run with a cost model
+        browser.close()
