@@ -203,6 +203,7 @@ def test_cost_tab_compares_runs(cost_tab):
     assert [rows[run]["dtype_policy"] for run in rows] == ["float32", "float32"]
     assert cost_tab.locator("tr.baseline").get_attribute("data-run") == TRAIN  # the first run is the baseline
     assert cost_tab.locator("body").get_attribute("data-reload") == "poll"
+    assert "null" not in cost_tab.locator(".compare-view").inner_text()  # no note, no notice: nothing written
 
 
 def test_cost_tab_layer_table_sorts_and_filters(cost_tab):

@@ -842,7 +842,7 @@ export async function render() {
         lines: rows.map((r) => ({ name: r.run, color: color(r.run), bold: r.run === state.baseline, points: chart.value(r, state.split) })),
       }),
     );
-    content.replaceChildren(
+    content.replaceChildren(...[
       el("h2", {}, `Comparison of ${rows.length} run${rows.length > 1 ? "s" : ""}`, el("span", { class: "muted" }, "click a heading to sort, a run to see its details; ratios are to the baseline")),
       notes(rows),
       notice,
@@ -850,7 +850,7 @@ export async function render() {
       el("h2", {}, "Per epoch", el("label", { class: "muted" }, "data: ", splitSelect)),
       legend,
       el("div", { class: "charts", "data-testid": "overlays" }, charts),
-    );
+    ].filter(Boolean)); // replaceChildren would write a null as the text "null"
     drawDetails();
   }
 
