@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from . import event_files, notices
+from .tensorboard_plugin import metadata
 
 try:
     import fcntl
@@ -33,7 +34,7 @@ except ImportError:  # no advisory locks on this platform: two writers are not d
 
 SUFFIX = ".nns"
 """Our event files' name suffix: only our own files decide where our axes continue."""
-LOCK_NAME = ".nns-writer.lock"
+LOCK_NAME = metadata.LOCK_NAME
 MAX_QUEUED = 200_000
 """Summaries a run keeps while it cannot be written; older ones are dropped beyond this."""
 
@@ -76,10 +77,19 @@ class WriterLock:
             return 1
         order = ([preferred] if preferred else []) + [n for n in range(1, 65) if n != preferred]
         for number in order:
-            if self._try(number):
+            if self._try(number) or self._try_again(number):
                 self.number = number
                 return number
         raise OSError(f"no free writer lock in {self.log_dir!r}")
+
+    def _try_again(self, number: int, tries: int = 3, pause: float = 0.02) -> bool:
+        """The lock once more after a moment: the Cost tab probes a lock for an instant to tell a running run
+        from an interrupted one, and a writer that came at that instant is not a second writer."""
+        for _ in range(tries):
+            time.sleep(pause)
+            if self._try(number):
+                return True
+        return False
 
     def _try(self, number: int) -> bool:
         name = LOCK_NAME if number == 1 else LOCK_NAME.replace(".lock", f"-{number}.lock")

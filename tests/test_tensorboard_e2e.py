@@ -9,15 +9,9 @@ import functools
 import json
 import os
 import pathlib
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
-import urllib.parse
-import urllib.request
 
 import keras
 import numpy as np
@@ -27,38 +21,14 @@ from playwright.sync_api import sync_playwright
 from examples.quickstart import small_cnn
 from nns_callbacks import NNSCallback, estimate
 from nns_callbacks.cost import format_bytes, format_count
+from tests.tensorboard_server import BROWSER_ARGS, ROOT, chromium, env, fetch, fetch_json, serve
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 # small_cnn: conv 3*3*3*16 + 16, conv 3*3*16*32 + 32, dense 8*8*32*4 + 4.
 QUICKSTART_PARAMS = 448 + 4_640 + 8_196
 EPOCHS = 2
 BATCH_SIZE = 64
 TRAIN, VALIDATION = "quickstart/train", "quickstart/validation"
 TINY_TRAIN = "tiny_mlp/train"
-STARTUP_TIMEOUT = 60
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
-
-
-def _env():
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def fetch(base: str, route: str, **query) -> bytes:
-    url = f"{base}{route}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-    with _OPENER.open(url, timeout=10) as response:
-        return response.read()
-
-
-def fetch_json(base: str, route: str, **query):
-    return json.loads(fetch(base, route, **query))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +38,7 @@ def log_dir(tmp_path_factory):
     logs = root / "logs"
     command = [sys.executable, str(ROOT / "examples" / "quickstart.py"), "--log-dir", str(logs / "quickstart"),
                "--epochs", str(EPOCHS), "--samples", "640", "--batch-size", str(BATCH_SIZE)]
-    done = subprocess.run(command, cwd=root, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, cwd=root, env=env(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, f"quickstart failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     train_tiny_mlp(logs / "tiny_mlp")
     return logs
@@ -88,46 +58,16 @@ def train_tiny_mlp(log_dir) -> None:
 
 
 def _ready(base: str) -> bool:
-    """The server answers and has loaded both runs, including the last epoch's scalars."""
-    try:
-        tags = fetch_json(base, "/data/plugin/scalars/tags")
-    except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-        return False
+    """The server has loaded both runs, including the last epoch's scalars."""
+    tags = fetch_json(base, "/data/plugin/scalars/tags")
     return "cost/params" in tags.get(TRAIN, {}) and "epoch_samples_per_sec" in tags.get(VALIDATION, {})
-
-
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def tensorboard(log_dir):
     """The base URL of a TensorBoard server on ``log_dir``, stopped after the module's tests."""
-    port = free_port()
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir), "--host", "127.0.0.1",
-               "--port", str(port), "--load_fast=false", "--reload_interval", "1"]
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile(mode="w+") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env())
-        try:
-            _wait_until_ready(base, server, log)
-            yield base
-        finally:
-            _stop(server)
-
-
-def _wait_until_ready(base: str, server: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not _ready(base):
-        if server.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            pytest.fail(f"TensorBoard did not serve the logs (exit {server.poll()}):\n{log.read()[-3000:]}")
-        time.sleep(1)
+    with serve(log_dir, _ready) as base:
+        yield base
 
 
 def test_runs_train_and_validation(tensorboard):
@@ -232,21 +172,6 @@ def test_plugin_throughput_equals_scalars(tensorboard):
         assert len(series["epoch_samples_per_sec"]) == EPOCHS
 
 
-def chromium() -> str:
-    """Debian's Chromium (``.ci/run`` installs it and sets ``NNS_REQUIRE_BROWSER``); elsewhere the browser
-    tests are skipped without it."""
-    path = os.environ.get("NNS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(path):
-        if os.environ.get("NNS_REQUIRE_BROWSER"):
-            pytest.fail(f"no Chromium at {path}: .ci/run installs Debian's chromium package")
-        pytest.skip(f"no Chromium at {path}")
-    return path
-
-
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture(scope="module")
 def cost_tab(tensorboard):
     """The Cost tab's page (the plugin's iframe document) in headless Chromium."""
@@ -254,26 +179,40 @@ def cost_tab(tensorboard):
         browser = playwright.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
         page.goto(f"{tensorboard}/data/plugin_entry.html?name=nns")
-        page.wait_for_selector("table.layers tbody tr", timeout=30_000)
+        page.wait_for_selector("section.details table.layers tbody tr", timeout=30_000)
         yield page
         browser.close()
 
 
-def test_cost_tab_header_compares_runs(cost_tab):
+def compare_rows(page) -> dict[str, dict[str, str]]:
+    """The comparison table: ``{run: {column key: cell text}}``."""
+    rows = {}
+    for row in page.locator("table.compare tbody tr").all():
+        cells = row.locator("td[data-key]")
+        rows[row.get_attribute("data-run")] = {
+            cell.get_attribute("data-key"): cell.inner_text().split("\n")[0].removeprefix("≠ ") for cell in cells.all()
+        }
+    return rows
+
+
+def test_cost_tab_compares_runs(cost_tab):
     cost = quickstart_cost()
-    header = cost_tab.locator("table.compare")
-    assert header.locator("th").all_inner_texts() == ["", TRAIN, TINY_TRAIN]
-    rows = {row.split("\t")[0]: row.split("\t")[1:] for row in header.inner_text().splitlines()[1:]}
-    assert rows["model"] == ["small_cnn", "tiny_mlp"]
-    assert rows["parameters (trainable)"] == [f"{cost.params:,} ({cost.trainable_params:,})", "36 (36)"]
-    assert rows["training FLOPs per sample"][0] == f"{format_count(cost.training_flops_per_sample)}FLOP"
-    assert rows["memory: training step (estimate, the sum)"][0] == format_bytes(cost.training_bytes)
-    assert rows["dtype policy"] == ["float32", "float32"]
+    rows = compare_rows(cost_tab)
+    assert list(rows) == [TRAIN, TINY_TRAIN]
+    assert [rows[run]["model"] for run in rows] == ["small_cnn", "tiny_mlp"]
+    assert rows[TRAIN]["params"] == format_count(cost.params).strip()
+    assert rows[TINY_TRAIN]["params"] == "36"
+    assert rows[TRAIN]["training_flops"] == format_count(cost.training_flops).strip()
+    assert rows[TRAIN]["training_bytes"] == format_bytes(cost.training_bytes)
+    assert [rows[run]["dtype_policy"] for run in rows] == ["float32", "float32"]
+    assert cost_tab.locator("tr.baseline").get_attribute("data-run") == TRAIN  # the first run is the baseline
+    assert cost_tab.locator("body").get_attribute("data-reload") == "poll"
+    assert "null" not in cost_tab.locator(".compare-view").inner_text()  # no note, no notice: nothing written
 
 
 def test_cost_tab_layer_table_sorts_and_filters(cost_tab):
     cost = quickstart_cost()
-    section = cost_tab.locator(f'section[data-run="{TRAIN}"]')
+    section = cost_tab.locator(f'section.details[data-run="{TRAIN}"]')
     names = section.locator("table.layers tbody tr td:first-child")
     assert names.all_inner_texts() == list(cost.layers["name"])
     section.locator("table.layers th", has_text="training FLOPs").first.click()
@@ -286,10 +225,20 @@ def test_cost_tab_layer_table_sorts_and_filters(cost_tab):
 
 def test_cost_tab_top_layers_chart(cost_tab):
     cost = quickstart_cost()
-    labels = cost_tab.locator(f'section[data-run="{TRAIN}"] svg text').all_text_contents()
+    labels = cost_tab.locator(f'section.details[data-run="{TRAIN}"] svg.top text').all_text_contents()
     biggest = cost.layers.sort_values("training_flops", ascending=False).iloc[0]
     assert biggest["name"] in labels
     assert f"{format_count(biggest.training_flops)}FLOP ({biggest.training_flops_share:.1%})" in labels
+
+
+def test_cost_tab_details_of_another_run(cost_tab):
+    cost_tab.locator(f'table.compare tr[data-run="{TINY_TRAIN}"] td.run').click()
+    section = cost_tab.locator(f'section.details[data-run="{TINY_TRAIN}"]')
+    section.locator("table.layers tbody tr").first.wait_for(timeout=10_000)
+    assert section.locator("table.layers tbody tr td:nth-child(2)").all_inner_texts() == ["Dense"]  # its one layer
+    assert cost_tab.locator("section.details").count() == 1  # one run's details at a time
+    cost_tab.locator(f'table.compare tr[data-run="{TRAIN}"] td.run').click()
+    cost_tab.locator(f'section.details[data-run="{TRAIN}"] table.layers tbody tr').first.wait_for(timeout=10_000)
 
 
 def test_cost_tab_screenshot(cost_tab, tmp_path):
