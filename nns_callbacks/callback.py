@@ -12,7 +12,6 @@ batch-end hooks, which Keras calls once a step's logs are Python numbers, time t
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 
@@ -24,7 +23,7 @@ from . import keras_compat as compat
 from .cost import format_bytes
 from .hardware import validate_peak_flops
 from .run_cost import RunCost
-from .summary_writer import SummaryWriters, check_writable
+from .summary_writer import Staged, SummaryWriters, check_writable
 from .tensorboard_plugin import metadata
 from .throughput import BatchPlan, PassMeter, PassTimes, Rates, StepWork, empty_logs, pass_report, window_rates
 
@@ -176,13 +175,17 @@ class NNSCallback(keras.callbacks.Callback):
         ledger = fit_context.SampleLedger()
         ledger.watch(adapter)
         self.chief = fit_context.is_chief(model)
-        self._fit = {"restart": self._axes.begin_fit(self._iterations()), "first_epoch": True, "ledger": ledger,
+        iterations = self._iterations()
+        self._passes["train"].iterations = iterations
+        self._fit = {"restart": self._axes.begin_fit(iterations), "first_epoch": True, "ledger": ledger,
                      "chief": self.chief, "keras_tb": fit_context.keras_tensorboard(self, self.log_dir),
                      "steps_per_epoch": (self.params or {}).get("steps"), "wrote_status": False,
                      "steps_per_execution": int(fit_context.safe(lambda: model.steps_per_execution) or 1),
                      "compiles": self._fresh(model, "train_function"), "start": self._axes.step}
+        self._fit["measures_memory"] = memory.peak_bytes_in_use(keras.backend.backend()) is not None
         self._count_step(model)
         self._warn_if_too_big(model)
+        self._fit["staged"] = self._stage_start_of_fit()
 
     def _count_step(self, model):
         """Count the first step's FLOPs where asked (``count_step``) and the backend can."""
@@ -198,6 +201,7 @@ class NNSCallback(keras.callbacks.Callback):
 
     def _counted(self, counted):
         self.run.counted = counted
+        self._cache_training_work()
 
     def _count_failed(self, error):
         self.run.count_note = f"counting the step failed: {error!r}"
@@ -238,8 +242,10 @@ class NNSCallback(keras.callbacks.Callback):
             self._write_start_of_fit()
         self._axes.begin_epoch(epoch, fit["first_epoch"])
         train.compiles, fit["first_epoch"] = fit["compiles"] and fit["first_epoch"], False
-        train.iterations, train.report, self._last_batch = self._iterations(), None, -1
+        train.report, self._last_batch = None, -1
         train.meter.begin()
+        self._cache_training_work()
+        fit["keras_tb_batches"] = self._keras_tb_writes("batch")
         self._train_marks = True
         train.begin = self._clock()
 
@@ -257,16 +263,17 @@ class NNSCallback(keras.callbacks.Callback):
 
     def _close_window(self, window, logs):
         start, end = window
-        plan, ledger = self._passes["train"].plan, self._fit["ledger"]
-        samples = ledger.samples(start.steps, end.steps)
-        rates = window_rates(window, plan, self.run.training_work(), self.run.peak_flops, samples)
+        fit = self._fit
+        work, keys = fit["work"]
+        samples = fit["ledger"].samples(start.steps, end.steps)
+        rates = window_rates(window, self._passes["train"].plan, work, self.run.peak_flops, samples)
         if rates is None:
             return
-        values = self._as_logs(rates, self.run.training_work())
+        values = rates.as_logs(*keys)
         if logs is not None:
             logs.update(values)
         step = self._axes.step_in_epoch(end.steps)
-        if not self._keras_tb_writes("batch"):
+        if not fit["keras_tb_batches"]:
             self._write("train", "batch_", values, step, "batch")
         if self._writers is not None:
             self._writers.flush_if_due()
@@ -277,30 +284,39 @@ class NNSCallback(keras.callbacks.Callback):
         if train.report is not None:
             return
         end = self._clock()
-        steps = self._iterations() - train.iterations
-        if steps <= 0:  # a train_step whose optimizers are its own: the steps Keras ran
-            steps = self._fit["steps_per_epoch"] or compat.steps_done(self._last_batch, self._fit["steps_per_execution"])
+        steps = self._steps_run()
         first = train.meter.first
         samples, first_samples = self._samples(train, steps, first)
         if train.plan is None and samples and steps:  # the batch size is known now: the cost for it
             train.plan = BatchPlan(max(1, round(samples / steps)))
             with notices.once_per_cause(self._warned):
                 self.run.update(self.model, train.plan.batch_size)
-            self._write_cost_panels_if_new(self._fit["start"])
+            if self._cost_panels_due(self._fit["start"]):
+                self._write_cost_panels(self._fit["start"])
         times = PassTimes(train.begin, end, first)
-        train.report = pass_report(times, steps, samples, first_samples, self.run.training_work(), self.run.peak_flops,
+        train.report = pass_report(times, steps, samples, first_samples, self._fit["work"][0], self.run.peak_flops,
                                    train.compiles)
         self._axes.end_epoch(steps)
         self._fit["ledger"].end_epoch(steps)
-        train.iterations = steps
+
+    def _steps_run(self) -> int:
+        """The training steps of the epoch, from the last batch index Keras passed to the hooks (no device read);
+        from ``optimizer.iterations`` where no hook ran."""
+        fit = self._fit
+        if self._last_batch < 0:
+            return max(self._iterations() - self._passes["train"].iterations, 0)
+        steps = compat.steps_done(self._last_batch, fit["steps_per_execution"])
+        return min(steps, fit["steps_per_epoch"]) if fit["steps_per_epoch"] else steps
 
     def _samples(self, record: PassRecord, steps: int, first) -> tuple:
-        """(samples of the pass, samples of its first finished step(s)): exact where Keras or the data tell."""
+        """(samples of the pass, samples of its first finished step(s)), exact where the data or Keras tell: a
+        plan of arrays, a ledger of a generator's batches, else Keras's own count (read from the device)."""
         ledger = self._fit["ledger"] if record is self._passes["train"] and self._fit else None
-        exact = fit_context.safe(lambda: compat.samples_seen(self.model))
         counted = ledger.samples(0, steps) if ledger else None
         plan = record.plan
-        samples = exact or counted or (plan.samples(steps) if plan else None)
+        if counted is None and (plan is None or not plan.exact):
+            counted = fit_context.safe(lambda: compat.samples_seen(self.model))
+        samples = counted or (plan.samples(steps) if plan else None)
         first_samples = None
         if first is not None:
             first_samples = (ledger.samples(0, first.steps) if ledger else None) or (
@@ -375,7 +391,8 @@ class NNSCallback(keras.callbacks.Callback):
         self._end_training_pass()
         train, test = self._passes["train"].report, self._passes["test"].report
         self._passes["test"].report = None
-        values = self._as_logs(train.rates, self.run.training_work())
+        _, keys = self._fit["work"]
+        values = empty_logs(*keys) if train.rates is None else train.rates.as_logs(*keys)
         if logs is not None:
             logs.update(values)
             if test is not None:
@@ -402,52 +419,73 @@ class NNSCallback(keras.callbacks.Callback):
 
     # Summaries.
     def _as_logs(self, rates: Rates | None, work: StepWork) -> dict[str, float]:
-        peak = self.run.peak_flops is not None
-        keys = (work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak)
+        keys = self._log_keys(work)
         return empty_logs(*keys) if rates is None else rates.as_logs(*keys)
+
+    def _log_keys(self, work: StepWork) -> tuple[bool, bool, bool]:
+        """Which of tflops_per_sec, mfu and hfu a pass of ``work`` logs."""
+        peak = self.run.peak_flops is not None
+        return work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak
+
+    def _cache_training_work(self):
+        """The training work and its log keys, for the windows (refreshed where it changes: the counted step)."""
+        if self._fit is not None:
+            work = self.run.training_work()
+            self._fit["work"] = work, self._log_keys(work)
 
     def _chief(self) -> bool:
         return self._writers is not None and (self._fit is None or self._fit["chief"])
 
     def _write(self, run: str, prefix: str, values: dict, step: int, kind: str | None):
-        if not self._chief() or step > axes_module.MAX_STEP:
+        if not self._chief() or step > axes_module.MAX_STEP or not values:
             return
-        for name, value in values.items():
-            if value is not None and math.isfinite(value):
-                self._writers.scalar(run, prefix + name, value, step)
+        self._writers.scalars(run, prefix, values, step)
         if kind is not None:
             self._axes.wrote(kind, step)
 
+    def _stage_start_of_fit(self) -> Staged:
+        """What the first epoch of a fit writes, prepared while the fit starts: the restart marker of a resumed
+        run and the cost panels where the cost changed (``fit(epochs=0)`` writes none of it)."""
+        staged, fit = Staged(), self._fit
+        if self.print_summary and self.run.cost is not None:
+            print(self.run.cost.summary())
+        if not self._chief():
+            return staged
+        if fit["restart"] is not None:
+            for run in ("train", "validation"):
+                staged.restart(run, fit["restart"])
+        if self._cost_panels_due(fit["start"]):
+            fit["panels"] = (self.run.key, fit["start"])
+            self._write_cost_panels(fit["start"], staged)
+        return staged
+
     def _write_start_of_fit(self):
-        """At the first epoch of a fit (``fit(epochs=0)`` writes nothing): the restart marker of a resumed run,
-        the cost panels where the cost changed, and the run's status."""
+        """At the first epoch of a fit: what was staged for it, and the run's status."""
         fit = self._fit
         if not self._chief():
             return
-        if fit["restart"] is not None:
-            for run in ("train", "validation"):
-                self._writers.restart(run, fit["restart"])
-        self._write_cost_panels_if_new(fit["start"])
+        fit["staged"].commit(self._writers)
+        if fit.get("panels"):
+            self._panels_key, step = fit["panels"]
+            self._axes.wrote("cost", step)
         self._write_status("running")
         fit["wrote_status"] = True
         self._flush()
 
-    def _write_cost_panels_if_new(self, step: int):
-        """The cost panels at ``step`` where the cost changed since they were last written (and not there yet)."""
-        if self.run.cost is None or self.run.key == self._panels_key or not self._chief():
-            return
-        self._panels_key = self.run.key
-        if self._axes.written["cost"] < step:
-            self._write_cost_panels(step)
+    def _cost_panels_due(self, step: int) -> bool:
+        """Whether the cost changed since its panels were last written, and none are at ``step`` yet."""
+        return (self.run.cost is not None and self.run.key != self._panels_key and self._chief()
+                and self._axes.written["cost"] < step)
 
-    def _write_cost_panels(self, step: int):
-        if self.print_summary:
-            print(self.run.cost.summary())
-        measured = memory.peak_bytes_in_use(keras.backend.backend()) is not None
-        layout = panels.custom_scalars_layout(windows=self.update_freq != "epoch", memory=measured)
-        panels.write_cost_panels(self._writers, self.run.cost, self.run.peak, self.run.sources(), step,
+    def _write_cost_panels(self, step: int, into=None):
+        """The cost panels at ``step``, into the writers (or ``into``, a ``Staged``)."""
+        layout = panels.custom_scalars_layout(windows=self.update_freq != "epoch",
+                                              memory=bool(self._fit and self._fit.get("measures_memory")))
+        panels.write_cost_panels(into or self._writers, self.run.cost, self.run.peak, self.run.sources(), step,
                                  self.top_layers, layout)
-        self._axes.wrote("cost", step)
+        if into is None:
+            self._panels_key = self.run.key
+            self._axes.wrote("cost", step)
 
     def _write_status(self, state: str):
         if not self._chief():
@@ -469,6 +507,8 @@ class NNSCallback(keras.callbacks.Callback):
 
     def _peak_memory(self) -> dict:
         """The device's peak bytes in use so far, and its ratio to the estimate, where the backend can tell."""
+        if not self._fit["measures_memory"]:
+            return {}
         peak = memory.peak_bytes_in_use(keras.backend.backend())
         if peak is None:
             return {}

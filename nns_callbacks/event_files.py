@@ -10,6 +10,7 @@ and its pure-Python checksum, and leaves TensorBoard's behaviour alone.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import socket
@@ -17,6 +18,8 @@ import stat
 import struct
 import time
 from collections.abc import Iterator
+
+import numpy as np
 
 FILE_VERSION = "brain.Event:2"
 _HEADER = struct.Struct("<QI")
@@ -32,8 +35,53 @@ def _masked_crc32c(data: bytes) -> int:
 
 def record(data: bytes) -> bytes:
     """One record: length, its masked CRC-32C, the data, the data's masked CRC-32C."""
-    length = struct.pack("<Q", len(data))
-    return length + struct.pack("<I", _masked_crc32c(length)) + data + _FOOTER.pack(_masked_crc32c(data))
+    return records([data])[0]
+
+
+_LARGE = 1 << 14
+"""Data of this many bytes or more is checksummed alone (a cost document), the rest together."""
+
+
+def records(datas: list[bytes]) -> list[bytes]:
+    """The records of ``datas``; the small ones checksummed all at once (``crc32c_together``), which keeps a
+    window's summaries written every step to a few microseconds each."""
+    small = [i for i, data in enumerate(datas) if len(data) < _LARGE]
+    sums = dict(zip(small, crc32c_together([datas[i] for i in small])))
+    made = []
+    for i, data in enumerate(datas):
+        length = struct.pack("<Q", len(data))
+        footer = _mask(sums[i]) if i in sums else _masked_crc32c(data)
+        made.append(length + struct.pack("<I", _length_crc(len(data))) + data + _FOOTER.pack(footer))
+    return made
+
+
+@functools.lru_cache(maxsize=4096)
+def _length_crc(length: int) -> int:
+    return _masked_crc32c(struct.pack("<Q", length))
+
+
+def _mask(crc: int) -> int:
+    """TensorFlow's masking of a CRC-32C: rotated right by 15 bits, plus a constant (mod 2**32)."""
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def crc32c_together(datas: list[bytes]) -> list[int]:
+    """The CRC-32C (Castagnoli) of each of ``datas``, computed a byte position at a time for all of them with
+    numpy (the pure-Python checksum takes about 0.35 us a byte)."""
+    if not datas:
+        return []
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import CRC_TABLE
+
+    table = np.array(CRC_TABLE, dtype=np.uint32)
+    lengths = np.array([len(data) for data in datas])
+    buffer = np.zeros((len(datas), int(lengths.max())), dtype=np.uint32)
+    for row, data in enumerate(datas):
+        buffer[row, :len(data)] = np.frombuffer(data, dtype=np.uint8)
+    crc = np.full(len(datas), 0xFFFFFFFF, dtype=np.uint32)
+    for column in range(buffer.shape[1]):
+        updated = table[(crc ^ buffer[:, column]) & 0xFF] ^ (crc >> 8)
+        crc = np.where(lengths > column, updated, crc)
+    return [int(value) ^ 0xFFFFFFFF for value in crc]
 
 
 def file_name(suffix: str = "") -> str:

@@ -26,9 +26,10 @@ def safe(getter):
 def batch_plan(batch_size_arg, model, adapter=None) -> BatchPlan | None:
     """Samples per step: the argument, else the running data adapter, else a peeked first batch; ``None``: unknown."""
     adapter = adapter if adapter is not None else compat.running_data_adapter()
+    sliced = safe(lambda: adapter.batch_size)  # arrays, which Keras slices into batches of this size
     size = (
         batch_size_arg
-        or safe(lambda: adapter.batch_size)
+        or sliced
         or safe(lambda: compat.first_batch_size(adapter))
         or safe(lambda: compat.dataset_batch_size(adapter))
     )
@@ -39,7 +40,8 @@ def batch_plan(batch_size_arg, model, adapter=None) -> BatchPlan | None:
         return None
     num_batches = safe(lambda: adapter.num_batches)
     partial = safe(lambda: adapter.partial_batch_size)
-    return BatchPlan(int(size), num_batches, partial or None)
+    exact = bool(sliced) and int(size) == int(sliced) and num_batches is not None
+    return BatchPlan(int(size), num_batches, partial or None, exact)
 
 
 def keras_tensorboard(ours, log_dir: str | None):

@@ -1,8 +1,8 @@
 """TensorBoard event files in the layout ``keras.callbacks.TensorBoard`` uses: ``log_dir/<run>``.
 
 Written with TensorBoard's protos and no TensorFlow (``event_files``).  Summaries are
-queued in memory (a scalar is a tuple: the hot path of a training step) and written
-by ``flush``.  A run that cannot be written (a full disk, a folder made read-only)
+queued in memory (a scalar is a tuple: the hot path of a training step), handed by
+``flush`` to a thread that writes them, and on disk after ``close``.  A run that cannot be written (a full disk, a folder made read-only)
 keeps its queue and is tried again at the next flush; it never stops the other run.
 While it writes, a ``SummaryWriters`` holds an exclusive lock on
 ``<log_dir>/.nns-writer.lock``: a second writer on the same ``log_dir`` (another
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
+import queue as queue_module
 import socket
 import tempfile
 import threading
@@ -35,6 +37,9 @@ except ImportError:  # no advisory locks on this platform: two writers are not d
 SUFFIX = ".nns"
 """Our event files' name suffix: only our own files decide where our axes continue."""
 LOCK_NAME = metadata.LOCK_NAME
+WRITE_DELAY = 0.05
+"""Seconds the writing thread lets pass before it writes what a flush handed it, unless someone waits: the
+training loop's next steps run meanwhile (the frameworks release Python's lock while they compute)."""
 MAX_QUEUED = 200_000
 """Summaries a run keeps while it cannot be written; older ones are dropped beyond this."""
 
@@ -118,41 +123,17 @@ class WriterLock:
                 self._handle = None
 
 
-class SummaryWriters:
-    """One event file per run (``train``, ``validation``) under ``log_dir``, fed from in-memory queues."""
+class Summaries:
+    """The kinds of summary, each made into a protocol buffer value and handed to the subclass's ``_queue``."""
 
-    def __init__(self, log_dir: str):
-        self.log_dir = log_dir
-        self.lock = WriterLock(log_dir)
-        self._queues: dict[str, list] = {}
-        self._files: dict[str, event_files.EventFile] = {}
-        self._mutex = threading.Lock()
-        self._last_flush = time.monotonic()
-        self._warned: set = set()  # causes warned of since the last ``open``
-        _OPEN.add(self)
-
-    def run_folder(self, run: str) -> str:
-        """The folder of ``run`` for this writer (``log_dir/train``, or ``log_dir/writer-2/train``)."""
-        return os.path.join(self.log_dir, self.lock.prefix + run)
-
-    def open(self) -> None:
-        """Take this writer's place in ``log_dir`` (the same as before where it is free), warning when it is
-        not the first writer there."""
-        self._warned.clear()
-        previous = self.lock.number
-        number = self.lock.claim(preferred=previous)
-        if number != 1 and number != previous:
-            notices.warn(
-                f"another writer is writing to {self.log_dir!r} (another process, or another NNSCallback in "
-                f"this fit): this one writes to {os.path.join(self.log_dir, self.lock.prefix)!r} instead, so "
-                "that no (run, tag, step) is written twice",
-                cause=("second writer", self.log_dir), seen=self._warned,
-            )
-
-    # Summaries, queued.  A scalar is a tuple: the one kind written every few steps.
+    # A scalar stays a tuple until it is written: the one kind written every few steps.
     def scalar(self, run: str, tag: str, value: float, step: int) -> None:
         """A scalar in the Scalars dashboard."""
         self._queue(run, (tag, float(value), int(step), time.time()))
+
+    def scalars(self, run: str, prefix: str, values: dict, step: int) -> None:
+        """Scalars ``prefix + name`` at one step, as one event (NaN and infinite values are left out)."""
+        self._queue(run, (prefix, dict(values), int(step), time.time(), None))
 
     def text(self, run: str, tag: str, markdown: str, step: int) -> None:
         """Markdown in the Text dashboard."""
@@ -189,6 +170,43 @@ class SummaryWriters:
         for _ in range(2):
             self._queue(run, event_pb2.SessionLog(status=event_pb2.SessionLog.START), step)
 
+
+
+class SummaryWriters(Summaries):
+    """One event file per run (``train``, ``validation``) under ``log_dir``, fed from in-memory queues."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self.lock = WriterLock(log_dir)
+        self._queues: dict[str, list] = {}
+        self._files: dict[str, event_files.EventFile] = {}
+        self._mutex = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._warned: set = set()  # causes warned of since the last ``open``
+        self._failures: list[tuple] = []  # (run, path, error) the writing thread met
+        self._jobs: queue_module.Queue = queue_module.Queue()
+        self._hurry = threading.Event()  # set while someone waits for the writing
+        self._thread: threading.Thread | None = None
+        _OPEN.add(self)
+
+    def run_folder(self, run: str) -> str:
+        """The folder of ``run`` for this writer (``log_dir/train``, or ``log_dir/writer-2/train``)."""
+        return os.path.join(self.log_dir, self.lock.prefix + run)
+
+    def open(self) -> None:
+        """Take this writer's place in ``log_dir`` (the same as before where it is free), warning when it is
+        not the first writer there."""
+        self._warned.clear()
+        previous = self.lock.number
+        number = self.lock.claim(preferred=previous)
+        if number != 1 and number != previous:
+            notices.warn(
+                f"another writer is writing to {self.log_dir!r} (another process, or another NNSCallback in "
+                f"this fit): this one writes to {os.path.join(self.log_dir, self.lock.prefix)!r} instead, so "
+                "that no (run, tag, step) is written twice",
+                cause=("second writer", self.log_dir), seen=self._warned,
+            )
+
     def _queue(self, run: str, item, step: int | None = None) -> None:
         with self._mutex:
             queue = self._queues.setdefault(run, [])
@@ -196,23 +214,54 @@ class SummaryWriters:
             if len(queue) > MAX_QUEUED:
                 del queue[: len(queue) - MAX_QUEUED]
 
-    # Writing.
+    # Writing, in a thread of its own: serializing and checksumming take a few microseconds per summary, which
+    # the training loop does not wait for.
     def flush(self) -> None:
-        """Write every queued summary; a run that fails keeps its queue for the next flush and warns once
-        per cause, naming the path and the system's reason."""
+        """Hand every queued summary to the writing thread; warn, once per cause, of what it could not write
+        (the path and the system's reason): those summaries are kept and tried again at the next flush."""
         with self._mutex:
             queues, self._queues = self._queues, {}
             self._last_flush = time.monotonic()
-        for run, items in queues.items():
+            failures, self._failures = self._failures, []
+        for run, path, error in failures:
+            notices.warn(
+                f"could not write {run!r} summaries to {path!r}: {error.strerror or error!r}; they are kept and "
+                "written at the next flush",
+                cause=("write", self.run_folder(run)), seen=self._warned,
+            )
+        if queues:
+            self._jobs.put(queues)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._write_jobs, name="nns-summary-writer", daemon=True)
+                self._thread.start()
+
+    def wait(self) -> None:
+        """Until the writing thread has written (or failed to write) everything handed to it."""
+        self._hurry.set()
+        self._jobs.join()
+        self._hurry.clear()
+
+    def _write_jobs(self) -> None:
+        while True:
+            queues = self._jobs.get()
+            self._hurry.wait(WRITE_DELAY)  # let the hook that flushed return first: the step after it overlaps
             try:
-                self._file(run).write([_record(item) for item in items])
-            except OSError as error:
-                self._requeue(run, items)
-                notices.warn(
-                    f"could not write {run!r} summaries to {self._file(run).path or self.run_folder(run)!r}: "
-                    f"{error.strerror or error!r}; they are kept and written at the next flush",
-                    cause=("write", self.run_folder(run)), seen=self._warned,
-                )
+                for run, items in queues.items():
+                    self._write(run, items)
+            finally:
+                self._jobs.task_done()
+
+    def _write(self, run: str, items: list) -> None:
+        file = self._file(run)
+        try:
+            file.write(event_files.records([_event(item) for item in items]))
+        except OSError as error:
+            self._requeue(run, items)
+            with self._mutex:
+                self._failures.append((run, file.path or self.run_folder(run), error))
+        except Exception as error:  # noqa: BLE001  (a summary that cannot be made: dropped, said)
+            with self._mutex:
+                self._failures.append((run, file.path or self.run_folder(run), error))
 
     def flush_if_due(self, seconds: float = 30.0) -> None:
         """``flush`` when the last one is more than ``seconds`` old (windows reach disk during long epochs)."""
@@ -234,10 +283,31 @@ class SummaryWriters:
         return file
 
     def close(self) -> None:
-        """Flush, let the writer lock go; a later write opens new files."""
+        """Flush and wait for the writing, warn of what failed, let the writer lock go; a later write opens new
+        files."""
         self.flush()
+        self.wait()
+        if self._failures:
+            self.flush()
+            self.wait()
         self._files = {}
         self.lock.release()
+
+
+class Staged(Summaries):
+    """Summaries made ahead (the cost panels, while ``fit`` starts: rendering them takes a while) and handed to
+    a ``SummaryWriters`` by ``commit`` (at the first epoch: a fit of no epoch writes nothing)."""
+
+    def __init__(self):
+        self.items: list[tuple] = []
+
+    def _queue(self, run: str, item, step: int | None = None) -> None:
+        self.items.append((run, item, step))
+
+    def commit(self, writers: SummaryWriters) -> None:
+        for run, item, step in self.items:
+            writers._queue(run, item, step)
+        self.items = []
 
 
 def _string_value(tag: str, data: bytes, metadata):
@@ -249,13 +319,21 @@ def _string_value(tag: str, data: bytes, metadata):
     return summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
 
 
-def _record(item) -> bytes:
-    """The event record of a queued summary: a scalar tuple, or (value or session log, step, wall time)."""
+def _event(item) -> bytes:
+    """The serialized event of a queued summary: a scalar tuple, scalars at one step (prefix, values, step, wall
+    time, None), or (value or session log, step, wall time)."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
 
     if len(item) == 4:
         tag, value, step, wall_time = item
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        event = event_pb2.Event(wall_time=wall_time, step=step, summary=summary)
+    elif len(item) == 5:
+        prefix, values, step, wall_time, _ = item
+        summary = summary_pb2.Summary(value=[
+            summary_pb2.Summary.Value(tag=prefix + name, simple_value=float(value))
+            for name, value in values.items() if value is not None and math.isfinite(value)
+        ])
         event = event_pb2.Event(wall_time=wall_time, step=step, summary=summary)
     else:
         value, step, wall_time = item
@@ -263,7 +341,7 @@ def _record(item) -> bytes:
             event = event_pb2.Event(wall_time=wall_time, step=step, session_log=value)
         else:
             event = event_pb2.Event(wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[value]))
-    return event_files.record(event.SerializeToString())
+    return event.SerializeToString()
 
 
 _OPEN: weakref.WeakSet = weakref.WeakSet()

@@ -29,11 +29,13 @@ NAN = float("nan")
 
 @dataclasses.dataclass(frozen=True)
 class BatchPlan:
-    """Samples per step of one pass: ``batch_size``, and a smaller last batch after ``num_batches``."""
+    """Samples per step of one pass: ``batch_size``, and a smaller last batch after ``num_batches``; ``exact``:
+    every step holds what the plan says (arrays sliced by Keras), not only the first."""
 
     batch_size: int
     num_batches: int | None = None
     partial_batch_size: int | None = None
+    exact: bool = False
 
     def samples(self, steps: int) -> int:
         """Samples done after ``steps`` steps of the pass."""

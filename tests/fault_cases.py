@@ -87,6 +87,8 @@ def unwritable_validation(log_dir):
     class Block(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             folder = log_dir / "validation"
+            nns = next(c for c in self.model_callbacks if isinstance(c, NNSCallback))
+            nns._writers.wait()  # the first epoch's summaries are written (by the writing thread)
             if epoch == 0 and folder.is_dir():
                 for path in folder.iterdir():
                     path.unlink()
@@ -96,9 +98,14 @@ def unwritable_validation(log_dir):
     inputs = keras.Input((8,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     model.compile("sgd", "mse")
+    block = Block()
+    clock = FakeTime()
+    callback = NNSCallback(log_dir=str(log_dir), peak_flops=1000.0, clock=clock)
+    block.model_callbacks = [callback]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history, _ = fit(model, log_dir, x, y, batch_size=32, epochs=3, validation_data=data(32), callbacks=[Block()])
+        history, _ = fit(model, log_dir, x, y, batch_size=32, epochs=3, validation_data=data(32), callbacks=[block],
+                         callback=callback)
     return read_events(log_dir), history.history, [str(w.message) for w in caught]
 
 
@@ -142,7 +149,7 @@ def foreign_tags_then_fit(log_dir):
     foreign = SummaryWriters(str(log_dir))
     foreign.scalar("train", "epoch_learning_rate", 0.1, 5000)
     foreign.scalar("train", "epoch_loss", 1.0, 2**63 - 1)
-    foreign.flush()
+    foreign.close()
     for path in (log_dir / "train").iterdir():  # not ours: no ".nns" suffix
         path.rename(path.with_name(path.name.removesuffix(".nns")))
     del event_files
