@@ -53,7 +53,7 @@ FLOPS_PER_ELEMENT = {
     "mish": 10.0,
     "softmax": 5.0,
     "log_softmax": 6.0,
-    "sparsemax": 44.0,
+    "sparsemax": 46.0,
     "threshold": 2.0,
 }
 """FLOPs per input element of each activation in ``keras.activations``.

@@ -48,10 +48,12 @@ def elements(shape) -> int:
     return math.prod(d for d in shape if d is not None)
 
 
-def pointwise_cost(call: LayerCall, forward: float, grads: Sequence[float | None], keeps: str = "inputs") -> LayerCost:
+def pointwise_cost(call: LayerCall, forward: float, grads: Sequence[float | None], keeps: str = "inputs",
+                   broadcast_grads: Sequence[float | None] = ()) -> LayerCost:
     """``forward`` FLOPs per output element; the gradient of the operand in position ``i``: ``grads[i]`` per
     output element, plus a sum over the broadcast copies (1 per output element) where that operand was
-    broadcast; ``None``: no gradient flows there (comparisons, integer operands)."""
+    broadcast (``broadcast_grads[i]``, where given, replaces both: XLA applies what it can after the sum);
+    ``None``: no gradient flows there (comparisons, integer operands)."""
     n = elements(call.output_shape)
     operand_grads = []
     for position, shape in zip(operand_positions(call), call.input_shapes):
@@ -59,8 +61,11 @@ def pointwise_cost(call: LayerCall, forward: float, grads: Sequence[float | None
         if grad is None:
             operand_grads.append(0)
             continue
-        broadcast = n if elements(shape) < n else 0
-        operand_grads.append(round(grad * n) + broadcast)
+        if elements(shape) < n:
+            after_sum = broadcast_grads[position] if position < len(broadcast_grads) else None
+            operand_grads.append(round((grad + 1 if after_sum is None else after_sum) * n))
+            continue
+        operand_grads.append(round(grad * n))
     if not any(g is not None for g in grads):
         return LayerCost(elementwise_flops=round(forward * n), operand_grad_flops=tuple(operand_grads), saved_elements=0)
     return LayerCost(elementwise_flops=round(forward * n), operand_grad_flops=tuple(operand_grads), keeps=keeps)

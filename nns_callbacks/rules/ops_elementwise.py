@@ -54,6 +54,10 @@ BINARY = {
 A product's operand gradient is a multiply (1); a quotient's divisor needs -x / y^2 (5);
 a maximum's is a compare and selects that split ties (6)."""
 
+BROADCAST_GRADS = {"Subtract": (None, 1), "Divide": (None, 3), "TrueDivide": (None, 3)}
+"""The gradient of a broadcast operand, per output element, where XLA sums first and then negates (a
+difference) or divides (a quotient: the product with the numerator, the sum, then the rest per operand)."""
+
 _SUMS = ("Add", "Subtract", "Negative")
 
 _unary = {getattr(knp, n, None) or getattr(kmath, n, None): n for n in UNARY}
@@ -75,7 +79,8 @@ def binary_op(op, call: LayerCall) -> LayerCost:
     """BINARY[op]: forward FLOPs per output element, then each operand's gradient per output element."""
     name = _binary[type(op)]
     forward, *grads = BINARY[name]
-    return pointwise_cost(call, forward, grads, keeps="nothing" if name in _SUMS else "inputs")
+    return pointwise_cost(call, forward, grads, keeps="nothing" if name in _SUMS else "inputs",
+                          broadcast_grads=BROADCAST_GRADS.get(name, ()))
 
 
 def _integer_power_multiplies(exponent: int) -> int:
@@ -104,7 +109,7 @@ def power_op(op, call: LayerCall) -> LayerCost:
 REDUCTIONS = {
     "Sum": ((1, 0), (0, 0)), "Mean": ((1, 0), (0, 1)), "Average": ((1, 0), (0, 1)),
     "Max": ((1, 0), (5, 0)), "Min": ((1, 0), (5, 0)), "Amax": ((1, 0), (5, 0)), "Amin": ((1, 0), (5, 0)),
-    "Prod": ((1, 0), (10, 0)), "Var": ((4, 0), (6, 5)), "Std": ((4, 1), (6, 8)), "Ptp": ((2, 0), (11, 1)),
+    "Prod": ((1, 0), (12, 0)), "Var": ((4, 0), (6, 5)), "Std": ((4, 1), (6, 8)), "Ptp": ((2, 0), (11, 1)),
     "Nanmax": ((5, 0), (7, 1)), "Nanmin": ((5, 0), (7, 1)), "Nanmean": ((8, 0), (2, 1)), "Nansum": ((3, 0), (2, 0)),
     "Nanprod": ((3, 0), (30, 0)), "Nanvar": ((17, 2), (7, 8)), "Nanstd": ((17, 3), (7, 10)),
     "Logsumexp": ((4, 3), (1, 7)), "Trapezoid": ((1, 2), (2, 2)),
@@ -137,7 +142,8 @@ def reduction_op(op, call: LayerCall) -> LayerCost:
     forward, backward = REDUCTIONS[_reductions[type(op)]]
     if len(call.input_shapes) > 1 and backward is not None:  # weights of an average: a product and its sum
         cost = _reduction(call, forward, backward, extra_per_input=2 * elements(call.input_shapes[0]))
-        grads = cost.operand_grad_flops[:1] + (2 * elements(call.input_shapes[0]),) * (len(call.input_shapes) - 1)
+        n = elements(call.input_shapes[0])
+        grads = (n,) + (2 * n,) * (len(call.input_shapes) - 1)
         return LayerCost(elementwise_flops=cost.elementwise_flops, operand_grad_flops=grads, keeps="inputs")
     return _reduction(call, forward, backward)
 
@@ -186,17 +192,15 @@ def cumulative_op(op, call: LayerCall) -> LayerCost:
 
 @register_builtin_rule(*classes(knp, "Digitize SearchSorted IsIn Histogram"))
 def search_op(op, call: LayerCall) -> LayerCost:
-    """Comparisons against sorted bins or test values: 2 per pair of (element, bin) compared; no gradient."""
+    """No gradient.  digitize, searchsorted: ``jnp.searchsorted``'s scan, about 70 per query (XLA);
+    isin: a compare and an or per pair of (element, test value); histogram: 2 per element per bin."""
     name = type(op).__name__
     n = elements(call.input_shapes[0])
     if name == "Digitize":
-        bins = getattr(op, "bins", None)
-        size = len(bins) if bins is not None and not hasattr(bins, "shape") else elements(getattr(bins, "shape", (1,)))
-        return single_operand_cost(call, 2 * n * max(size, 1), None)
+        return single_operand_cost(call, 70 * n, None)
     if name == "SearchSorted":
-        sorted_size = n
-        values = elements(call.input_shapes[1]) if len(call.input_shapes) > 1 else 1
-        return single_operand_cost(call, values * max(math.ceil(math.log2(max(sorted_size, 2))), 1), None)
+        queries = elements(call.input_shapes[1]) if len(call.input_shapes) > 1 else 1
+        return single_operand_cost(call, 70 * queries, None)
     if name == "IsIn":
         tests = elements(call.input_shapes[1]) if len(call.input_shapes) > 1 else 1
         return single_operand_cost(call, 2 * n * tests, None)
@@ -206,20 +210,21 @@ def search_op(op, call: LayerCall) -> LayerCost:
 
 @register_builtin_rule(getattr(knp, "Select", None))
 def select_op(op, call: LayerCall) -> LayerCost:
-    """2 FLOPs per choice per output element (a select); each choice's gradient a select: 2 per output element."""
+    """9 FLOPs per choice per output element (XLA's count of ``jnp.select``); each choice's gradient a select: 2."""
     n = elements(call.output_shape)
     conditions = call.args[0] if call.args and isinstance(call.args[0], (list, tuple)) else ()
     k = len(conditions)
     grads = (0,) * k + (2 * n,) * (len(call.input_shapes) - k)
-    return LayerCost(elementwise_flops=2 * max(k, 1) * n, operand_grad_flops=grads, keeps="inputs")
+    return LayerCost(elementwise_flops=9 * max(k, 1) * n, operand_grad_flops=grads, keeps="inputs")
 
 
 @register_builtin_rule(*classes(knp, "Linspace Logspace Geomspace"))
 def spaced_values_op(op, call: LayerCall) -> LayerCost:
-    """Samples from tensor end points: 3 FLOPs per output (start + i * step); a log scale adds a power: 6."""
+    """Samples between tensor end points: about 3 FLOPs per output (start + i * step), gradients 2 per output
+    each; a log scale adds a power (4, gradients 4)."""
     n = elements(call.output_shape)
-    per = 3 if type(op).__name__ == "Linspace" else 6
-    return LayerCost(elementwise_flops=per * n, operand_grad_flops=tuple(per * n for _ in call.input_shapes))
+    forward, grad = (2.85, 2) if type(op).__name__ == "Linspace" else (4, 4)
+    return LayerCost(elementwise_flops=round(forward * n), operand_grad_flops=tuple(grad * n for _ in call.input_shapes))
 
 
 _SEGMENTS = classes(kmath, "SegmentSum SegmentMax SegmentMin SegmentProd")
