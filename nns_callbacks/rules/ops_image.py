@@ -50,12 +50,14 @@ def resize_macs(in_sizes, out_sizes, other: int) -> int:
 def resize_cost(in_sizes, out_sizes, other: int, interpolation: str) -> tuple[int, int]:
     """(forward, backward) FLOPs of resizing ``other`` images (batch x channels) from ``in_sizes`` to ``out_sizes``.
 
-    Nearest: a gather, no FLOPs; its gradient adds into the gathered positions, 1 per output element.
+    Nearest: a gather, 3.5 FLOPs per output index per resized axis (the source index); its gradient adds into
+    the gathered positions (XLA: 1.5 per output element and 0.25 per input element).
     Otherwise 2 FLOPs per MAC of ``resize_macs`` plus the weight matrices; the gradient is the transposed
     products (2 per MAC)."""
     out_elements = other * math.prod(out_sizes)
     if interpolation == "nearest" or interpolation not in RESIZE_WEIGHT_FLOPS and interpolation != "area":
-        return 0, out_elements
+        index = round(3.5 * sum(b for a, b in zip(in_sizes, out_sizes) if a != b))
+        return index, round(1.5 * out_elements + 0.25 * other * math.prod(in_sizes))
     macs = resize_macs(in_sizes, out_sizes, other)
     pairs = {(a, b) for a, b in zip(in_sizes, out_sizes) if a != b}
     weights = RESIZE_WEIGHT_FLOPS.get(interpolation, RESIZE_WEIGHT_FLOPS["bilinear"]) * sum(a * b for a, b in pairs)
@@ -144,12 +146,14 @@ def _inbound_taps(size: int, kernel: int) -> int:
 
 
 _GEOMETRIC = {
-    ("AffineTransform", "bilinear"): (120.5, 64), ("AffineTransform", "nearest"): (49.5, 2),
-    ("PerspectiveTransform", "bilinear"): (23.7, 64), ("PerspectiveTransform", "nearest"): (12, 2),
+    ("AffineTransform", "bilinear"): (120.5, 546), ("AffineTransform", "nearest"): (49.5, 49),
+    ("PerspectiveTransform", "bilinear"): (12, 62), ("PerspectiveTransform", "nearest"): (5, 49),
 }
 """(forward, image gradient) FLOPs per output element of resampling by a transform: the source coordinates,
 the interpolation weights, the fill mode's masks and the weighted sum of the 4 (bilinear) or 1 (nearest)
-gathered pixels; the gradient scatters the weighted cotangent back."""
+gathered pixels; the gradient scatters the weighted cotangent back (XLA counts the affine scatter's index
+arithmetic per element: 546).  A perspective transform also computes its coordinates per pixel (56 more per
+pixel, whatever the channels)."""
 
 
 @register_builtin_rule(getattr(image, "AffineTransform", None), getattr(image, "PerspectiveTransform", None))
@@ -158,34 +162,41 @@ def transform_op(op, call: LayerCall) -> LayerCost:
     key = (type(op).__name__, "nearest" if op.interpolation == "nearest" else "bilinear")
     forward, backward = _GEOMETRIC[key]
     n = elements(call.output_shape)
+    channels = call.output_shape[-1] if op.data_format == "channels_last" else call.output_shape[-3]
+    pixels = n // max(channels, 1)
+    per_pixel = 56 * pixels if key[0] == "PerspectiveTransform" else 0
     grads = (round(backward * n),) + (0,) * (len(call.input_shapes) - 1)
-    return LayerCost(elementwise_flops=round(forward * n), operand_grad_flops=grads, keeps="inputs")
+    return LayerCost(elementwise_flops=round(forward * n) + per_pixel, operand_grad_flops=grads, keeps="inputs")
 
 
 @register_builtin_rule(getattr(image, "MapCoordinates", None))
 def map_coordinates_op(op, call: LayerCall) -> LayerCost:
     """Per output point and input dimension d: order 0 about 9 FLOPs (rounding, bounds), order 1 about 4 x 2^d
-    (the 2^d corner weights and their sum) + 2 x d; gradients: the input's scatter as much, coordinates' 2^d x 8."""
+    (the 2^d corner weights and their sum) + 2 x d; gradients: the input's scatter (13 x d; order 1: 59 x 2^d,
+    XLA counting the scatter's index arithmetic), the coordinates' 8 x 2^d."""
     rank = len(call.input_shapes[0])
     n = elements(call.output_shape)
     if op.order == 0:
         forward, grad_input, grad_coordinates = 9 * rank * n, 13 * rank * n, 0
     else:
         forward = (12 * 2 ** rank + 2 * rank) * n
-        grad_input, grad_coordinates = 75 * 2 ** rank * n // 8 * 1, 8 * 2 ** rank * n
+        grad_input, grad_coordinates = 59 * 2 ** rank * n, 8 * 2 ** rank * n
     grads = (grad_input, grad_coordinates)[: len(call.input_shapes)]
     return LayerCost(elementwise_flops=forward, operand_grad_flops=grads, keeps="inputs")
 
 
 @register_builtin_rule(getattr(image, "SSIM", None))
 def ssim_op(op, call: LayerCall) -> LayerCost:
-    """Five Gaussian filterings (means of x, y, x^2, y^2, xy; 2 per tap on real pixels each) and about 20
-    FLOPs per element for the products and the SSIM map; each image's gradient about as much again."""
+    """Five 'valid' Gaussian filterings per channel (means of x, y, x^2, y^2, xy: 2 per tap per output
+    position), 3 products per input element and about 20 FLOPs per output position for the SSIM map; each
+    image's gradient goes back through its filterings (XLA: 2.2 filterings' worth)."""
     spatial, other = _layout(call.input_shapes[0], op.data_format)
-    taps = other * math.prod(_inbound_taps(size, op.filter_size) for size in spatial)
+    k = op.filter_size
+    positions = other * math.prod(max(size - k + 1, 0) for size in spatial)
+    taps = 2 * k * k * positions
     n = elements(call.input_shapes[0])
-    flops = 5 * 2 * taps + 20 * n
-    return LayerCost(elementwise_flops=flops, operand_grad_flops=(flops,) * len(call.input_shapes), keeps="inputs")
+    return LayerCost(elementwise_flops=5 * taps + 3 * n + 20 * positions,
+                     operand_grad_flops=(round(2.2 * taps) + 20 * positions,) * len(call.input_shapes), keeps="inputs")
 
 
 @register_builtin_rule(getattr(image, "ElasticTransform", None))

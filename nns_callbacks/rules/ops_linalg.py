@@ -44,6 +44,7 @@ def contraction_cost(sizes: dict, operands: list[str], output: str) -> LayerCost
 
 
 def _letters(count: int, start: int = 0) -> str:
+    """``count`` distinct index letters from ``start``; batch axes take 26 and up (upper case and beyond)."""
     return (string.ascii_letters + "".join(chr(0x100 + i) for i in range(64)))[start:start + count]
 
 
@@ -77,13 +78,13 @@ def _matmul_specs(a: tuple, b: tuple) -> tuple[list[str], str]:
     if len(a) == 1 and len(b) == 1:
         return ["k", "k"], ""
     if len(b) == 1:
-        batch = _letters(len(a) - 1, 10)
+        batch = _letters(len(a) - 1, 26)
         return [batch + "k", "k"], batch
     if len(a) == 1:
-        batch = _letters(len(b) - 2, 10)
+        batch = _letters(len(b) - 2, 26)
         return ["k", batch + "kn"], batch + "n"
     rank = max(len(a), len(b)) - 2
-    batch = _letters(rank, 10)
+    batch = _letters(rank, 26)
     return [batch[rank - len(a) + 2:] + "mk", batch[rank - len(b) + 2:] + "kn"], batch + "mn"
 
 
@@ -187,18 +188,18 @@ def correlate_op(op, call: LayerCall) -> LayerCost:
 
 @register_builtin_rule(getattr(kmath, "CDist", None))
 def cdist_op(op, call: LayerCall) -> LayerCost:
-    """Euclidean distances: subtract, square, add per (pair, feature) = 3, a root per pair; gradients 3 each."""
+    """Euclidean distances: subtract, square, add per (pair, feature) = 3, a root per pair; gradients 2 each."""
     features = call.input_shapes[0][-1]
     pairs = elements(call.output_shape)
     work = pairs * features
-    return LayerCost(elementwise_flops=3 * work + pairs, operand_grad_flops=(3 * work,) * len(call.input_shapes),
+    return LayerCost(elementwise_flops=3 * work + pairs, operand_grad_flops=(2 * work,) * len(call.input_shapes),
                      keeps="inputs")
 
 
 @register_builtin_rule(getattr(knp, "Vander", None))
 def vander_op(op, call: LayerCall) -> LayerCost:
-    """Powers by repeated multiplication: 1 per output element; gradient 3 per output element."""
-    return single_operand_cost(call, elements(call.output_shape), 3 * elements(call.output_shape))
+    """Powers by repeated multiplication: 1 per output element; gradient 4 per output element."""
+    return single_operand_cost(call, elements(call.output_shape), 4 * elements(call.output_shape))
 
 
 # ---------------------------------------------------------------- linear algebra (textbook counts)

@@ -16,7 +16,6 @@ import keras
 from ..keras_compat import OPS_NN as nn
 from ..registry import LayerCall, LayerCost, register_builtin_rule
 from .ops import elements, pointwise_cost, single_operand_cost
-from .pooling import adaptive_window_sum
 
 
 def _channels_last(op) -> bool:
@@ -85,15 +84,33 @@ def pool_op(op, call: LayerCall) -> LayerCost:
     return single_operand_cost(call, (window - 1 if is_max else window) * out, window * out, keeps=keeps)
 
 
+def two_pool_flops(size: int, out: int, average: bool) -> int:
+    """FLOPs per column of one axis of JAX's adaptive pooling: stride-1 window reductions of the two window sizes
+    (ceil(size / out) and one more) over the whole axis, (window - 1) per position, + a divide for an average."""
+    small = -(-size // out)
+    flops = 0
+    for window in (small, small + 1):
+        positions = max(size - window + 1, 0)
+        flops += positions * (window - 1 + (1 if average else 0))
+    return flops
+
+
 @register_builtin_rule(getattr(nn, "AdaptiveAveragePool", None), getattr(nn, "AdaptiveMaxPool", None))
 def adaptive_pool_op(op, call: LayerCall) -> LayerCost:
-    """Each output reduces its own window: window elements per output (max: less one); backward as much."""
-    in_spatial, out_spatial = _spatial(op, call.input_shape), _spatial(op, call.output_shape)
-    taps = math.prod(adaptive_window_sum(i, o) for i, o in zip(in_spatial, out_spatial))
-    reduced = call.input_shape[0] * _channels(op, call.input_shape) * taps
+    """JAX pools one axis at a time with two stride-1 window sizes and gathers the outputs (``two_pool_flops``
+    per column); gradient: average about 1.35 x the forward (transposed windows), max as the layers (window)."""
     is_max = "Max" in type(op).__name__
-    forward = reduced - elements(call.output_shape) if is_max else reduced
-    return single_operand_cost(call, forward, reduced, keeps="inputs" if is_max else "nothing")
+    shape = list(call.input_shape)
+    spatial_axes = list(range(1, len(shape) - 1)) if _channels_last(op) else list(range(2, len(shape)))
+    size = op.output_size
+    out_spatial = (size,) * len(spatial_axes) if isinstance(size, int) else tuple(size)  # (Keras 3.15's spec is off)
+    forward = 0
+    for axis, out in zip(spatial_axes, out_spatial):
+        columns = elements(shape) // shape[axis]
+        forward += columns * two_pool_flops(shape[axis], out, not is_max)
+        shape[axis] = out
+    backward = elements(call.input_shape) if is_max else round(1.35 * forward)
+    return single_operand_cost(call, forward, backward, keeps="inputs" if is_max else "nothing")
 
 
 def _rows(call: LayerCall, axis) -> int:
