@@ -83,9 +83,8 @@ def single_operand_cost(call: LayerCall, forward: int, backward: int | None, kee
 
 _MOVES = classes(
     knp,
-    "Reshape Transpose ExpandDims Squeeze Concatenate Stack GetItem Roll Split ArraySplit Hsplit Vsplit Dsplit Hstack "
-    "Vstack Dstack Append Flip Fliplr Flipud Rot90 Pad Take TakeAlongAxis Moveaxis Swapaxes Ravel Copy Diag Diagflat "
-    "Diagonal Conjugate Real Imag View",
+    "Reshape Transpose ExpandDims Squeeze Concatenate Stack GetItem Split ArraySplit Hsplit Vsplit Dsplit Hstack "
+    "Vstack Dstack Append Flip Fliplr Flipud Rot90 Pad Moveaxis Swapaxes Ravel Copy Conjugate Real Imag View",
 ) + classes(core, "Cast Slice SliceUpdate Scatter ScatterUpdate ConvertToTensor StopGradient Unstack") + (
     classes(nn, "DepthToSpace SpaceToDepth") + classes(kmath, "ViewAsComplex ViewAsReal")
     + classes(image, "CropImages PadImages") + ((Rearrange,) if Rearrange is not None else ())
@@ -109,6 +108,27 @@ def data_movement_op(op, call: LayerCall) -> LayerCost:
 def copies_op(op, call: LayerCall) -> LayerCost:
     """Copies of the input: no FLOPs forward; the gradient sums the copies: outputs less inputs."""
     return single_operand_cost(call, 0, max(call.output_elements - elements(call.input_shape), 0), keeps="nothing")
+
+
+@register_builtin_rule(*classes(knp, "Take TakeAlongAxis Diagonal Roll"))
+def gather_op(op, call: LayerCall) -> LayerCost:
+    """A gather (its index arithmetic is integer work): no FLOPs forward; the gradient adds the cotangent into
+    the gathered positions, 1 per output element (XLA adds the two rolled pieces of a roll's gradient too)."""
+    grads = (elements(call.output_shape),) + (0,) * (len(call.input_shapes) - 1)
+    return LayerCost(operand_grad_flops=grads, keeps="nothing")
+
+
+@register_builtin_rule(*classes(knp, "Diag Diagflat"))
+def diag_op(op, call: LayerCall) -> LayerCost:
+    """From a matrix: the diagonal's gather (``gather_op``).  Building a diagonal matrix: JAX masks it with an
+    identity, 2 per output element (gradient 3); ``diagflat`` scatters, 5 per input element (gradient 22)."""
+    if type(op).__name__ == "Diag" and len(call.input_shape) == 2:
+        return gather_op(op, call)
+    if type(op).__name__ == "Diag":
+        n = elements(call.output_shape)
+        return single_operand_cost(call, 2 * n, 3 * n, keeps="nothing")
+    n = elements(call.input_shape)
+    return single_operand_cost(call, 5 * n, 22 * n, keeps="nothing")
 
 
 @register_builtin_rule(getattr(knp, "Meshgrid", None))
