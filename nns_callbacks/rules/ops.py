@@ -171,7 +171,7 @@ def activation_op(op, call: LayerCall) -> LayerCost:
     if name == "gelu" and getattr(op, "approximate", False):
         name = "gelu_approximate"
     forward, backward = activation_costs(name, elements(call.input_shape))
-    return single_operand_cost(call, forward, backward)
+    return single_operand_cost(call, forward, backward, keeps="outputs")
 
 
 @register_builtin_rule(getattr(kmath, "TopK", None))

@@ -71,7 +71,7 @@ def unary_op(op, call: LayerCall) -> LayerCost:
     """UNARY[op]: forward and backward FLOPs per output element."""
     name = _unary[type(op)]
     forward, backward = UNARY[name]
-    return pointwise_cost(call, forward, (backward,), keeps="nothing" if name in _SUMS else "inputs")
+    return pointwise_cost(call, forward, (backward,), keeps="nothing" if name in _SUMS else "outputs")
 
 
 @register_cost_rule(*_binary)
