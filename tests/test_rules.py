@@ -882,3 +882,31 @@ def test_an_activation_op_costs_what_the_activation_layer_costs(name):
     layer_row = row(layer, (6,), after_dense=True)
     assert (op_row["forward_flops"], op_row["backward_flops"]) == (layer_row["forward_flops"], layer_row["backward_flops"])
     assert layer_row["backward_flops"] > 0
+
+
+# Linear algebra: LAPACK calls that XLA counts as about 0 FLOPs; textbook counts instead (batch 2, n = 8)
+
+N3 = 8**3
+
+
+@pytest.mark.parametrize(
+    ("outputs", "shapes", "forward"),
+    [
+        (lambda a: keras.ops.cholesky(a), [(8, 8)], round(2 * N3 / 3)),  # n^3 / 3
+        (lambda a: keras.ops.inv(a), [(8, 8)], 2 * 2 * N3),  # LU 2n^3/3 + inverse from it 4n^3/3
+        (lambda a: keras.ops.det(a), [(8, 8)], round(2 * (2 * N3 / 3 + 8))),  # LU + the diagonal's product
+        (lambda a, b: keras.ops.solve(a, b), [(8, 8), (8, 3)], round(2 * (2 * N3 / 3 + 2 * 64 * 3))),
+        (lambda a, b: keras.ops.solve_triangular(a, b), [(8, 8), (8, 3)], 2 * 64 * 3),  # n^2 per column
+        (lambda a: keras.ops.qr(a)[0], [(8, 8)], round(2 * 2 * (2 * N3 - 2 * N3 / 3))),  # R, then Q as much
+        (lambda a: keras.ops.svd(a)[1], [(8, 8)], 2 * (4 * N3 + 8 * N3 + 9 * N3)),  # 4m^2n + 8mn^2 + 9n^3
+        (lambda a: keras.ops.eigh(a)[0], [(8, 8)], 2 * 9 * N3),
+        (lambda a: keras.ops.eig(a)[0], [(8, 8)], 2 * 25 * N3),
+        (lambda a: keras.ops.norm(a, axis=-1), [(8, 8)], 2 * 2 * 64),  # square and add per element
+    ],
+    ids=["cholesky", "inv", "det", "solve", "solve_triangular", "qr", "svd", "eigh", "eig", "norm"],
+)
+def test_linear_algebra_follows_textbook_counts(outputs, shapes, forward):
+    rows = op_rows(outputs, shapes)
+    costed = [r for r in rows if r["forward_flops"]]
+    assert [r["forward_flops"] for r in costed] == [forward]
+    assert costed[0]["backward_flops"] == 0  # the inputs need no gradient
