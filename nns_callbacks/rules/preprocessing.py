@@ -111,3 +111,11 @@ def training_flops(layer, shape) -> int:
 def random_augmentation(layer, call: LayerCall) -> LayerCost:
     """Identity at inference (no forward FLOPs); ``training_flops`` in the training step."""
     return LayerCost(saved_elements=0, training_only_flops=training_flops(layer, call.input_shape))
+
+
+@register_builtin_rule(*layer_classes("AutoContrast"))
+def auto_contrast(layer, call: LayerCall) -> LayerCost:
+    """Per-image minimum and maximum, then (x - min) / (max - min) rescaled and clipped: 7 FLOPs per element at
+    inference and in training (XLA); its gradient through the per-image extremes: 40 per element."""
+    n = call.input_elements
+    return LayerCost(elementwise_flops=7 * n, input_grad_flops=40 * n, saved_elements=0)

@@ -540,8 +540,10 @@ def test_gelu_in_a_training_step(activation):
         (lambda: L.CenterCrop(40, 40), (2, 32, 32, 3)),
         (lambda: L.UpSampling2D(2, interpolation="bilinear"), (2, 16, 16, 8)),
         (lambda: L.UpSampling2D((2, 3), interpolation="bicubic"), (2, 16, 16, 8)),
+        (lambda: L.AutoContrast(), (2, 32, 32, 3)),
     ],
-    ids=["down", "up", "bicubic", "crop_to_aspect", "center_crop_up", "upsampling_bilinear", "upsampling_bicubic"],
+    ids=["down", "up", "bicubic", "crop_to_aspect", "center_crop_up", "upsampling_bilinear", "upsampling_bicubic",
+         "auto_contrast"],
 )
 def test_resizing_layers(layer, shape):
     check(Case(lambda x: layer()(x), [shape]))
