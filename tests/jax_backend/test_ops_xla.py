@@ -323,7 +323,7 @@ IMAGE_OPS = {
     "resize_lanczos3": Case(lambda x: I.resize(x, (16, 24), interpolation="lanczos3"), [IMAGES]),
     "resize_lanczos5": Case(lambda x: I.resize(x, (48, 40), interpolation="lanczos5"), [IMAGES]),
     "resize_nearest": Case(lambda x: I.resize(x, (64, 64), interpolation="nearest"), [(2, 32, 32, 16)]),
-    "resize_crop_to_aspect": Case(lambda x: I.resize(x, (16, 32), crop_to_aspect_ratio=True), [IMAGES]),
+    "resize_crop_to_aspect": Case(lambda x: I.resize(x, (24, 16), crop_to_aspect_ratio=True), [IMAGES]),
     "extract_patches": Case(lambda x: I.extract_patches(x, 4), [IMAGES]),
     "extract_patches_overlapping": Case(lambda x: I.extract_patches(x, 3, strides=1), [(2, 16, 16, 3)]),
     "extract_patches_3d": Case(lambda x: I.extract_patches_3d(x, 2), [(2, 8, 16, 16, 3)]),
