@@ -29,9 +29,6 @@ def classes(module, names: str) -> tuple[type, ...]:
     return tuple(getattr(module, name) for name in names.split() if hasattr(module, name))
 
 
-_classes = classes  # the name earlier modules import
-
-
 def is_tensor(x) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype")
 
