@@ -52,6 +52,11 @@ OPS_NUMPY = importlib.import_module("keras.src.ops.numpy")
 OPS_NN = importlib.import_module("keras.src.ops.nn")
 OPS_MATH = importlib.import_module("keras.src.ops.math")
 OPS_CORE = importlib.import_module("keras.src.ops.core")
+OPS_IMAGE = importlib.import_module("keras.src.ops.image")
+OPS_LINALG = importlib.import_module("keras.src.ops.linalg")
+# The op behind ``keras.ops.rearrange`` (Keras 3.9 and later), which moves data: its free rule.
+# Public alternative: none.
+Rearrange = internal_class("keras.src.ops.einops", "Rearrange")
 
 ORIGINAL_LAYER_CALL = keras.layers.Layer.__call__
 """Keras's ``Layer.__call__`` (public): dtype conversion, masks, ``training``, build."""

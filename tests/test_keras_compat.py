@@ -89,6 +89,8 @@ def test_applications_define_their_own_layers(application, layer):
         (lambda x: keras.ops.softmax(x), "OPS_NN", "Softmax"),
         (lambda x: keras.ops.rsqrt(x), "OPS_MATH", "Rsqrt"),
         (lambda x: keras.ops.cast(x, "float16"), "OPS_CORE", "Cast"),
+        (lambda x: keras.ops.inv(x), "OPS_LINALG", "Inv"),
+        (lambda x: keras.ops.image.resize(keras.ops.reshape(x, (1, 3, 3, 1)), (6, 6)), "OPS_IMAGE", "Resize"),
     ],
 )
 def test_keras_ops_on_symbolic_tensors_are_op_classes_of_these_modules(function, module, name):
@@ -96,7 +98,15 @@ def test_keras_ops_on_symbolic_tensors_are_op_classes_of_these_modules(function,
     operation = output._keras_history.operation
     assert type(operation) is getattr(getattr(compat, module), name)
     assert compat.op_label(operation) == {"Add": "add", "Einsum": "einsum", "Softmax": "softmax",
-                                          "Rsqrt": "rsqrt", "Cast": "cast"}[name]
+                                          "Rsqrt": "rsqrt", "Cast": "cast", "Inv": "inv", "Resize": "resize"}[name]
+
+
+def test_rearrange_is_an_op_class_where_keras_has_it():
+    if not hasattr(keras.ops, "rearrange"):
+        assert compat.Rearrange is None
+        return
+    output = keras.ops.rearrange(keras.KerasTensor((2, 3)), "a b -> b a")
+    assert isinstance(output._keras_history.operation, compat.Rearrange)
 
 
 def test_dot_product_attention_is_an_op_class():

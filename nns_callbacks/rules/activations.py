@@ -5,9 +5,16 @@ FLOPs per element follow XLA's HLO cost analysis on CPU, with a transcendental
 against a compiler.  Exact GELU (erf) is a 65-FLOP polynomial there.  Backward
 constants are XLA's count of JAX's gradient of the same function (the derivative
 times the incoming gradient), measured per input element.
+
+Which GELU a function computes is its own default: ``keras.activations.gelu`` is
+exact, ``keras.ops.gelu`` (``keras.ops.nn.gelu``) approximate; ``functools.partial``
+with ``approximate=`` says otherwise.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
 
 import keras
 
@@ -46,7 +53,7 @@ FLOPS_PER_ELEMENT = {
     "mish": 10.0,
     "softmax": 5.0,
     "log_softmax": 6.0,
-    "sparsemax": 44.0,
+    "sparsemax": 46.0,
     "threshold": 2.0,
 }
 """FLOPs per input element of each activation in ``keras.activations``.
@@ -68,7 +75,7 @@ BACKWARD_FLOPS_PER_ELEMENT = {
     "silu": 6.0,
     "swish": 6.0,
     "squareplus": 6.0,
-    "gelu": 79.0,
+    "gelu": 16.0,
     "gelu_approximate": 16.0,
     "glu": 2.5,
     "tanh": 4.0,
@@ -88,7 +95,10 @@ BACKWARD_FLOPS_PER_ELEMENT = {
     "sparsemax": 36.0,
     "threshold": 2.0,
 }
-"""FLOPs per input element of the gradient of each activation (XLA's count of JAX's VJP)."""
+"""FLOPs per input element of the gradient of each activation (XLA's count of JAX's VJP).
+
+Exact GELU: 16, XLA's count inside a jitted training step, where the derivative reuses the forward
+pass's erf (a VJP compiled on its own evaluates the 65-FLOP erf again, 79 in all)."""
 
 
 DERIVATIVE_FROM_OUTPUT = frozenset(
@@ -103,8 +113,24 @@ def activation_name(activation) -> str | None:
         return "linear"
     if isinstance(activation, str):
         return activation
-    name = getattr(activation, "__name__", None)
+    function, keywords = activation, {}
+    if isinstance(activation, functools.partial):
+        function, keywords = activation.func, dict(activation.keywords)
+    name = getattr(function, "__name__", None)
+    if name == "gelu" and _approximate(function, keywords):
+        return "gelu_approximate"
     return name if name in FLOPS_PER_ELEMENT else None
+
+
+def _approximate(function, keywords: dict) -> bool:
+    """Whether a ``gelu`` function runs the tanh approximation: the ``approximate`` it is given or its default."""
+    if "approximate" in keywords:
+        return bool(keywords["approximate"])
+    try:
+        parameter = inspect.signature(function).parameters.get("approximate")
+    except (TypeError, ValueError):
+        return False
+    return bool(parameter is not None and parameter.default is True)
 
 
 def activation_flops(activation, elements: int) -> int | None:

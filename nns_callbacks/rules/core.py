@@ -1,4 +1,4 @@
-"""Dense, EinsumDense, Embedding, merging, reshaping, regularisation and data layers."""
+"""Dense, EinsumDense, Embedding, merging, reshaping, regularisation and data layers (preprocessing: ``preprocessing``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import math
 
 import keras
 
-from ..keras_compat import layer_classes
-from ..registry import FREE, LayerCall, LayerCost, elementwise_cost, matmul_cost, register_cost_rule
+from ..registry import FREE, LayerCall, LayerCost, matmul_cost, register_cost_rule
 from .activations import DERIVATIVE_FROM_OUTPUT, activation_costs, activation_name
 
 
@@ -180,33 +179,6 @@ def noise(layer, call: LayerCall) -> LayerCost:
     return LayerCost(input_grad_flops=call.input_elements, saved_elements=call.input_elements)
 
 
-@register_cost_rule(
-    *layer_classes(
-        "TextVectorization StringLookup IntegerLookup Hashing HashedCrossing CategoryEncoding Discretization "
-        "RandomFlip RandomRotation RandomZoom RandomTranslation RandomCrop RandomContrast RandomBrightness"
-    )
-)
-def lookup_or_augmentation(layer, call: LayerCall) -> LayerCost:
-    """Lookups, hashing and encodings of inputs, and augmentations (identities at inference): no FLOPs."""
-    return FREE
-
-
-def _upsampling_flops(layer, call: LayerCall) -> int:
-    interpolation = getattr(layer, "interpolation", "nearest")
-    if interpolation == "nearest":
-        return 0
-    return 7 * call.output_elements if len(call.output_shape) == 4 else 3 * call.output_elements
-
-
-@register_cost_rule(keras.layers.UpSampling1D, keras.layers.UpSampling2D, keras.layers.UpSampling3D)
-def upsampling(layer, call: LayerCall) -> LayerCost:
-    """Nearest: a copy, no FLOPs, backward sums the copies (outputs - inputs).  Bilinear: 7 per output element."""
-    flops = _upsampling_flops(layer, call)
-    if flops:
-        return elementwise_cost(flops, saved_elements=0)
-    return LayerCost(input_grad_flops=call.output_elements - call.input_elements, saved_elements=0)
-
-
 @register_cost_rule(keras.layers.Masking)
 def masking(layer, call: LayerCall) -> LayerCost:
     """A compare and a multiply per element, an any-reduction per step: 3 per element less 1 per step; backward 1."""
@@ -227,25 +199,3 @@ def normalization(layer, call: LayerCall) -> LayerCost:
     """(x - mean) / std: 2 FLOPs per element (inverting: 2 as well); backward a divide: 1."""
     n = call.input_elements
     return LayerCost(elementwise_flops=2 * n, input_grad_flops=n, saved_elements=0)
-
-
-RESIZE_FLOPS_PER_ELEMENT = {"nearest": 0, "bilinear": 7, "bicubic": 31, "lanczos3": 71, "lanczos5": 199}
-"""FLOPs per output element of each interpolation: taps x (multiply + add), less one."""
-
-
-@register_cost_rule(keras.layers.Resizing)
-def resizing(layer, call: LayerCall) -> LayerCost:
-    """Bilinear: 4 products + 3 adds per output element; nearest: a gather, no FLOPs (backward: 1 add)."""
-    interpolation = getattr(layer, "interpolation", "bilinear")
-    flops = RESIZE_FLOPS_PER_ELEMENT.get(interpolation, 7) * call.output_elements
-    backward = flops or call.output_elements
-    return LayerCost(elementwise_flops=flops, input_grad_flops=backward, saved_elements=0)
-
-
-@register_cost_rule(keras.layers.CenterCrop)
-def center_crop(layer, call: LayerCall) -> LayerCost:
-    """A crop is free; if the input is smaller it is resized (bilinear, 7 FLOPs per element)."""
-    in_hw = call.input_shape[-3:-1] if layer.data_format == "channels_last" else call.input_shape[-2:]
-    needs_resize = any(i < o for i, o in zip(in_hw, (layer.height, layer.width)))
-    flops = 7 * call.output_elements if needs_resize else 0
-    return LayerCost(elementwise_flops=flops, input_grad_flops=flops, saved_elements=0)
