@@ -15,7 +15,6 @@ SHARED = [
     "test_the_cost_is_estimated_again_when_layers_are_unfrozen_and_on_another_model",
     "test_a_run_that_cannot_be_written_never_stops_the_other_and_says_where_and_why",
     "test_other_writers_tags_never_move_or_break_our_axes",
-    "test_fit_with_no_epochs_writes_nothing_and_moves_no_axis",
     "test_the_run_status_says_running_then_finished",
     "test_an_event_file_that_is_a_fifo_is_skipped_not_waited_on",
 ]
@@ -39,6 +38,13 @@ def test_a_run_resumed_from_a_checkpoint_restarts_its_axis_there(tmp_path):
     assert_no_duplicates(tmp_path / "logs")  # the crashed process's windows after step 4 are dropped
     written = [step for step, _ in events[("train", "batch_samples_per_sec")]]
     assert len(written) > len(steps[("train", "batch_samples_per_sec")])
+
+
+def test_fit_with_no_epochs_writes_nothing_and_moves_no_axis(tmp_path):
+    empty, events = fault_cases.empty_fits_then_a_fit(tmp_path)
+    assert empty == {}
+    assert [step for step, _ in events[("train", "cost/params")]] == [0]
+    assert [step for step, _ in events[("train", "epoch_samples_per_sec")]] == [0]
 
 
 def test_windows_count_what_each_batch_held_however_the_hooks_interleave(tmp_path):
