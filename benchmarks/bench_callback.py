@@ -99,7 +99,7 @@ def _worker(args) -> dict:
         return time.perf_counter() - start, history.history
 
     fit([])  # compile
-    ratios, steady, hook_epoch, hook_every, plain, with_cb = [], [], [], [], [], []
+    ratios, hook_epoch, hook_every, plain, with_cb = [], [], [], [], []
     steps = args.steps * args.epochs
     for _ in range(args.repeats):
         clock, callback = WallClock(), Timed(log_dir=None, peak_flops=1e12)

@@ -19,9 +19,9 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
+import keras
 
-import nns_callbacks  # noqa: E402
+import nns_callbacks
 
 
 def applications():
@@ -47,7 +47,8 @@ def recurrent():
 
 
 def custom_ops():
-    from tests.jax_backend import keras_io_models, test_control_flow_xla as loops
+    from tests.jax_backend import keras_io_models
+    from tests.jax_backend import test_control_flow_xla as loops
 
     yield "perceiver", lambda: (*keras_io_models.perceiver(), 8)
     yield "gated MLP", lambda: (*keras_io_models.gated_mlp(), 8)

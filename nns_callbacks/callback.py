@@ -38,6 +38,8 @@ class PassRecord:
     compiles: bool = False
     iterations: int = 0
     report: object = None
+    end: float | None = None
+    counted: float | None = None  # Keras's count of the pass's samples, where read
 
 
 class NNSCallback(keras.callbacks.Callback):
@@ -242,7 +244,7 @@ class NNSCallback(keras.callbacks.Callback):
             self._write_start_of_fit()
         self._axes.begin_epoch(epoch, fit["first_epoch"])
         train.compiles, fit["first_epoch"] = fit["compiles"] and fit["first_epoch"], False
-        train.report, self._last_batch = None, -1
+        train.report, train.end, train.counted, self._last_batch = None, None, None, -1
         train.meter.begin()
         self._cache_training_work()
         fit["keras_tb_batches"] = self._keras_tb_writes("batch")
@@ -278,12 +280,21 @@ class NNSCallback(keras.callbacks.Callback):
         if self._writers is not None:
             self._writers.flush_if_due()
 
-    def _end_training_pass(self):
-        """The epoch's training steps are over (validation is about to start, or the epoch ends)."""
+    def _end_training_steps(self):
+        """The epoch's training steps are over (validation is about to start, or the epoch ends): their end
+        time, and Keras's count of their samples where it is needed, before an evaluation resets it."""
         train = self._passes["train"]
-        if train.report is not None:
+        if train.end is not None:
             return
-        end = self._clock()
+        train.end = self._clock()
+        ledger, plan = self._fit["ledger"], train.plan
+        if not ledger.watching and (plan is None or not plan.exact):
+            train.counted = fit_context.safe(lambda: compat.samples_seen(self.model))
+
+    def _report_training(self):
+        """The epoch's report, at its end, where every batch hook has run (Keras waits for them there)."""
+        self._end_training_steps()
+        train = self._passes["train"]
         steps = self._steps_run()
         first = train.meter.first
         samples, first_samples = self._samples(train, steps, first)
@@ -293,7 +304,7 @@ class NNSCallback(keras.callbacks.Callback):
                 self.run.update(self.model, train.plan.batch_size)
             if self._cost_panels_due(self._fit["start"]):
                 self._write_cost_panels(self._fit["start"])
-        times = PassTimes(train.begin, end, first)
+        times = PassTimes(train.begin, train.end, first)
         train.report = pass_report(times, steps, samples, first_samples, self._fit["work"][0], self.run.peak_flops,
                                    train.compiles)
         self._axes.end_epoch(steps)
@@ -310,12 +321,10 @@ class NNSCallback(keras.callbacks.Callback):
 
     def _samples(self, record: PassRecord, steps: int, first) -> tuple:
         """(samples of the pass, samples of its first finished step(s)), exact where the data or Keras tell: a
-        plan of arrays, a ledger of a generator's batches, else Keras's own count (read from the device)."""
+        plan of arrays, a ledger of a generator's batches, else Keras's own count (read at the steps' end)."""
         ledger = self._fit["ledger"] if record is self._passes["train"] and self._fit else None
-        counted = ledger.samples(0, steps) if ledger else None
+        counted = (ledger.samples(0, steps) if ledger else None) or record.counted
         plan = record.plan
-        if counted is None and (plan is None or not plan.exact):
-            counted = fit_context.safe(lambda: compat.samples_seen(self.model))
         samples = counted or (plan.samples(steps) if plan else None)
         first_samples = None
         if first is not None:
@@ -327,7 +336,7 @@ class NNSCallback(keras.callbacks.Callback):
         record = self._passes[kind]
         in_fit = self._fit is not None and fit_context.in_running_fit(self._model)
         if kind == "test" and in_fit:
-            self._end_training_pass()  # before evaluate resets the metrics
+            self._end_training_steps()  # before evaluate resets the metrics
         elif self._fit is not None and not in_fit:
             self._finish_aborted_fit()
         record.plan = fit_context.batch_plan(None if in_fit else self.batch_size, self._model)
@@ -388,7 +397,7 @@ class NNSCallback(keras.callbacks.Callback):
             self._close()
 
     def _end_epoch(self, epoch, logs):
-        self._end_training_pass()
+        self._report_training()
         train, test = self._passes["train"].report, self._passes["test"].report
         self._passes["test"].report = None
         _, keys = self._fit["work"]

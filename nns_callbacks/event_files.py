@@ -86,7 +86,7 @@ def crc32c_together(datas: list[bytes]) -> list[int]:
 
 def file_name(suffix: str = "") -> str:
     """``events.out.tfevents.<time>.<host>.<pid>.<n><suffix>``, the name TensorBoard looks for."""
-    return f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_NAMES)}{suffix}"
+    return f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_NAMES):06d}{suffix}"
 
 
 def is_regular_file(path: str) -> bool:

@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from nns_callbacks import event_files
 from tests import fault_cases, test_faults
 from tests.events import assert_no_duplicates
 
@@ -33,11 +34,12 @@ def test_a_second_writer_on_the_same_log_dir_writes_apart_and_is_told(tmp_path):
 
 
 def test_a_run_resumed_from_a_checkpoint_restarts_its_axis_there(tmp_path):
-    steps, events, resumed_at = fault_cases.resumed_after_a_crash(tmp_path / "logs", str(tmp_path / "model.keras"))
+    _, _, resumed_at = fault_cases.resumed_after_a_crash(tmp_path / "logs", str(tmp_path / "model.keras"))
     assert resumed_at == 4
     assert_no_duplicates(tmp_path / "logs")  # the crashed process's windows after step 4 are dropped
-    written = [step for step, _ in events[("train", "batch_samples_per_sec")]]
-    assert len(written) > len(steps[("train", "batch_samples_per_sec")])
+    starts = [event.step for path in (tmp_path / "logs" / "train").iterdir() for event in event_files.read_events(str(path))
+              if event.HasField("session_log")]
+    assert starts == [4, 4]  # the restart, marked where the resumed run starts again
 
 
 def test_fit_with_no_epochs_writes_nothing_and_moves_no_axis(tmp_path):
@@ -49,8 +51,9 @@ def test_fit_with_no_epochs_writes_nothing_and_moves_no_axis(tmp_path):
 
 def test_windows_count_what_each_batch_held_however_the_hooks_interleave(tmp_path):
     events, history, sizes = fault_cases.varying_batches(tmp_path)
-    # the epochs, timed from their begin to their end, are exact whatever order the worker threads run hooks in
-    assert history["samples_per_sec"] == pytest.approx([sum(sizes) / len(sizes)] * 2)
+    # the epochs after the first (whose compilation is told apart by the first step's hook, which a worker thread
+    # may run late on a fake clock) are timed from their begin to their end: exact whatever order hooks run in
+    assert history["samples_per_sec"][1:] == pytest.approx([sum(sizes) / len(sizes)])
     # each window's samples are what its steps held (the hooks may close it a step later or earlier)
     steps = [step for step, _ in events[("train", "batch_steps_per_sec")]]
     assert len(steps) >= 4 and len(steps) == len(set(steps))
