@@ -17,6 +17,9 @@ import numbers
 import re
 import time
 
+from .devices import accelerator_names as detect_accelerators
+from .devices import tf32_enabled
+
 PRECISIONS = ("float32", "tfloat32", "bfloat16", "float16", "float8")
 
 _T = 1e12
@@ -279,93 +282,6 @@ def table_peak(device_name: str, precision: str) -> float | None:
     chip = match_chip(device_name)
     found = _lookup(chip, precision) if chip else None
     return found[1] if found else None
-
-
-def _jax_accelerators() -> list[str]:
-    """Device kinds of the non-CPU JAX devices."""
-    import jax
-
-    return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
-
-
-def _tf_gpu_name(tf, gpu) -> str:
-    """Marketing name of one TensorFlow physical GPU, its device path if absent."""
-    try:
-        return tf.config.experimental.get_device_details(gpu)["device_name"]
-    except Exception:  # noqa: BLE001 - any framework failure means "unknown"
-        return gpu.name
-
-
-def _tensorflow_accelerators() -> list[str]:
-    """Names of the GPUs (and TPU cores, by path) TensorFlow sees."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    names = [_tf_gpu_name(tf, gpu) for gpu in gpus]
-    return names or [d.name for d in tf.config.list_logical_devices("TPU")]
-
-
-def _torch_accelerators() -> list[str]:
-    """Names of the CUDA devices torch sees."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return []
-    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-
-
-_DETECTORS = {
-    "jax": _jax_accelerators,
-    "tensorflow": _tensorflow_accelerators,
-    "torch": _torch_accelerators,
-}
-
-
-def detect_accelerators(backend: str) -> list[str]:
-    """Names of the accelerators the backend sees; [] for CPU only or failure."""
-    detector = _DETECTORS.get(backend)
-    try:
-        return list(detector()) if detector else []
-    except Exception:  # noqa: BLE001 - any framework failure means "unknown"
-        return []
-
-
-def _jax_tf32() -> bool:
-    """Whether JAX's default matmul precision allows TF32 (or lower)."""
-    import jax
-
-    precision = jax.config.jax_default_matmul_precision
-    return str(precision).lower() not in ("highest", "float32")
-
-
-def _tensorflow_tf32() -> bool:
-    """Whether TensorFlow runs float32 matmuls as TF32."""
-    import tensorflow as tf
-
-    return bool(tf.config.experimental.tensor_float_32_execution_enabled())
-
-
-def _torch_tf32() -> bool:
-    """Whether torch runs float32 CUDA matmuls as TF32."""
-    import torch
-
-    return bool(torch.backends.cuda.matmul.allow_tf32)
-
-
-_TF32_PROBES = {
-    "jax": _jax_tf32,
-    "tensorflow": _tensorflow_tf32,
-    "torch": _torch_tf32,
-}
-
-
-def tf32_enabled(backend: str) -> bool:
-    """Whether float32 matmuls default to TF32 on this backend (False if unknown)."""
-    probe = _TF32_PROBES.get(backend)
-    try:
-        return bool(probe()) if probe else False
-    except Exception:  # noqa: BLE001 - any framework failure means "unknown"
-        return False
 
 
 def matmul_size(accelerated: bool) -> int:

@@ -8,13 +8,11 @@ import pytest
 from nns_callbacks import hardware
 from nns_callbacks.hardware import (
     Peak,
-    detect_accelerators,
     match_chip,
     measure_peak,
     precision_for,
     resolve_peak,
     table_peak,
-    tf32_enabled,
     validate_peak_flops,
 )
 
@@ -184,92 +182,6 @@ def test_tf32_falls_back_to_float32_on_pre_ampere_chips():
     assert "t4" not in hardware._TF32_CHIPS
 
 
-def test_tf32_enabled_tensorflow_follows_its_switch():
-    import tensorflow as tf
-
-    before = tf.config.experimental.tensor_float_32_execution_enabled()
-    try:
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-        assert tf32_enabled("tensorflow") is False
-        tf.config.experimental.enable_tensor_float_32_execution(True)
-        assert tf32_enabled("tensorflow") is True
-    finally:
-        tf.config.experimental.enable_tensor_float_32_execution(before)
-
-
-@pytest.mark.parametrize(
-    ("setting", "expected"),
-    [
-        (None, True),
-        ("default", True),
-        ("tensorfloat32", True),
-        ("bfloat16", True),
-        ("high", True),
-        ("highest", False),
-        ("float32", False),
-    ],
-)
-def test_tf32_enabled_jax_reads_default_matmul_precision(setting, expected):
-    import jax
-
-    before = jax.config.jax_default_matmul_precision
-    try:
-        jax.config.update("jax_default_matmul_precision", setting)
-        assert tf32_enabled("jax") is expected
-    finally:
-        jax.config.update("jax_default_matmul_precision", before)
-
-
-def test_tf32_enabled_unknown_backend_or_failure_is_false(monkeypatch):
-    assert tf32_enabled("numpy") is False
-
-    def broken():
-        raise RuntimeError("no backend")
-
-    monkeypatch.setitem(hardware._TF32_PROBES, "torch", broken)
-    assert tf32_enabled("torch") is False
-
-
-def test_detect_accelerators_on_cpu_machine():
-    assert detect_accelerators("tensorflow") == []
-    assert detect_accelerators("jax") == []
-    assert detect_accelerators("numpy") == []
-
-
-def test_detect_accelerators_failure_is_empty(monkeypatch):
-    def broken():
-        raise ImportError("torch is not installed")
-
-    monkeypatch.setitem(hardware._DETECTORS, "torch", broken)
-    assert detect_accelerators("torch") == []
-
-
-def test_detect_accelerators_tensorflow_reads_device_details(monkeypatch):
-    import tensorflow as tf
-
-    gpus = ["gpu0", "gpu1"]
-    details = {"gpu0": "NVIDIA H100 80GB HBM3", "gpu1": "NVIDIA H100 80GB HBM3"}
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: gpus)
-    monkeypatch.setattr(
-        tf.config.experimental,
-        "get_device_details",
-        lambda gpu: {"device_name": details[gpu], "compute_capability": (9, 0)},
-    )
-    assert detect_accelerators("tensorflow") == ["NVIDIA H100 80GB HBM3"] * 2
-
-
-def test_detect_accelerators_jax_skips_cpu_devices(monkeypatch):
-    import jax
-
-    class FakeDevice:
-        def __init__(self, platform, kind):
-            self.platform, self.device_kind = platform, kind
-
-    devices = [FakeDevice("tpu", "TPU v5 lite"), FakeDevice("cpu", "cpu")]
-    monkeypatch.setattr(jax, "devices", lambda: devices)
-    assert detect_accelerators("jax") == ["TPU v5 lite"]
-
-
 def _fake_detect(monkeypatch, names):
     monkeypatch.setattr(hardware, "detect_accelerators", lambda backend: list(names))
 
@@ -429,25 +341,3 @@ def test_validate_peak_flops_rejects(value):
 def test_resolve_peak_validates_first():
     with pytest.raises(ValueError):
         resolve_peak("fast", "tensorflow", "float32")
-
-
-def test_module_import_does_not_import_frameworks():
-    import subprocess
-    import sys
-
-    # Load the file alone so a package __init__ importing keras does not interfere.
-    code = "\n".join(
-        [
-            "import importlib.util, sys",
-            f"spec = importlib.util.spec_from_file_location('hw', {hardware.__file__!r})",
-            "module = sys.modules['hw'] = importlib.util.module_from_spec(spec)",
-            "spec.loader.exec_module(module)",
-            "frameworks = ('tensorflow', 'jax', 'torch', 'keras')",
-            "print(sorted(m for m in frameworks if m in sys.modules))",
-        ]
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
