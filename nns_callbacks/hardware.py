@@ -1,4 +1,4 @@
-"""Accelerator detection and peak FLOP/s lookup for MFU reporting.
+"""Peak FLOP/s for MFU reporting: the datasheet table (``chips``), an argument, or a timed matmul.
 
 A FLOP is one floating-point operation (a multiply-add counts as 2).
 Every peak in the table is a DENSE figure per device: vendors headline
@@ -14,218 +14,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import re
 import time
 
+from .chips import PRECISIONS, chip_peak, find_chip, match_chip, precision_for, table_peak  # noqa: F401
 from .devices import accelerator_names as detect_accelerators
 from .devices import tf32_enabled
-
-PRECISIONS = ("float32", "tfloat32", "bfloat16", "float16", "float8")
-
-_T = 1e12
-
-# Dense peak FLOP/s per device; 2:4-sparse vendor figures halved.
-_ROWS: dict[str, dict[str, float]] = {
-    "v100 sxm": {"float32": 15.7 * _T, "float16": 125 * _T},
-    "v100 pcie": {"float32": 14 * _T, "float16": 112 * _T},
-    "v100s pcie": {"float32": 16.4 * _T, "float16": 130 * _T},
-    "t4": {"float32": 8.1 * _T, "float16": 65 * _T},
-    "a10": {
-        "float32": 31.2 * _T,
-        "tfloat32": 62.5 * _T,
-        "bfloat16": 125 * _T,
-        "float16": 125 * _T,
-    },
-    "a10g": {
-        "float32": 35 * _T,
-        "tfloat32": 35 * _T,
-        "bfloat16": 70 * _T,
-        "float16": 70 * _T,
-    },
-    "a100": {
-        "float32": 19.5 * _T,
-        "tfloat32": 156 * _T,
-        "bfloat16": 312 * _T,
-        "float16": 312 * _T,
-    },
-    "rtx 3090": {
-        "float32": 35.6 * _T,
-        "tfloat32": 35.6 * _T,
-        "bfloat16": 71 * _T,
-        "float16": 71 * _T,
-    },
-    "l4": {
-        "float32": 30.3 * _T,
-        "tfloat32": 60 * _T,
-        "bfloat16": 121 * _T,
-        "float16": 121 * _T,
-        "float8": 242.5 * _T,
-    },
-    "l40": {
-        "float32": 90.5 * _T,
-        "tfloat32": 90.5 * _T,
-        "bfloat16": 181.05 * _T,
-        "float16": 181.05 * _T,
-        "float8": 362 * _T,
-    },
-    "l40s": {
-        "float32": 91.6 * _T,
-        "tfloat32": 183 * _T,
-        "bfloat16": 362.05 * _T,
-        "float16": 362.05 * _T,
-        "float8": 733 * _T,
-    },
-    "rtx 4090": {
-        "float32": 82.6 * _T,
-        "tfloat32": 82.6 * _T,
-        "bfloat16": 165.2 * _T,
-        "float16": 165.2 * _T,
-        "float8": 330.3 * _T,
-    },
-    "h100 sxm": {
-        "float32": 66.9 * _T,
-        "tfloat32": 494.7 * _T,
-        "bfloat16": 989.4 * _T,
-        "float16": 989.4 * _T,
-        "float8": 1978.9 * _T,
-    },
-    "h100 pcie": {
-        "float32": 51 * _T,
-        "tfloat32": 378 * _T,
-        "bfloat16": 756.5 * _T,
-        "float16": 756.5 * _T,
-        "float8": 1513 * _T,
-    },
-    "h100 nvl": {
-        "float32": 60 * _T,
-        "tfloat32": 417.5 * _T,
-        "bfloat16": 835.5 * _T,
-        "float16": 835.5 * _T,
-        "float8": 1670.5 * _T,
-    },
-    "h200 sxm": {
-        "float32": 66.9 * _T,
-        "tfloat32": 494.7 * _T,
-        "bfloat16": 989.4 * _T,
-        "float16": 989.4 * _T,
-        "float8": 1978.9 * _T,
-    },
-    "h200 nvl": {
-        "float32": 60 * _T,
-        "tfloat32": 417.5 * _T,
-        "bfloat16": 835.5 * _T,
-        "float16": 835.5 * _T,
-        "float8": 1670.5 * _T,
-    },
-    "tpu v4": {"bfloat16": 275 * _T},
-    "tpu v5e": {"bfloat16": 197 * _T},
-    "tpu v5p": {"bfloat16": 459 * _T},
-    "tpu v6e": {"bfloat16": 918 * _T},
-}
-
-_PEAKS: dict[tuple[str, str], float] = {
-    (chip, precision): value
-    for chip, row in _ROWS.items()
-    for precision, value in row.items()
-}
-
-_V100 = (
-    "NVIDIA Tesla V100 datasheet "
-    "https://images.nvidia.com/content/technologies/volta/pdf/"
-    "volta-v100-datasheet-update-us-1165301-r5.pdf"
-)
-_ADA = (
-    "NVIDIA Ada GPU architecture whitepaper v2.1, appendix "
-    "https://images.nvidia.com/aem-dam/Solutions/Data-Center/l4/"
-    "nvidia-ada-gpu-architecture-whitepaper-v2.1.pdf"
-)
-_H100 = (
-    "NVIDIA H100 Tensor Core GPU architecture whitepaper (H100 SXM5); "
-    "H100 datasheet https://www.nvidia.com/en-us/data-center/h100/"
-)
-_H100_NVL = (
-    "NVIDIA H100 NVL datasheet, per GPU (60 FP32; 835 TF32, 1,671 BF16/FP16, "
-    "3,341 FP8 with sparsity) https://www.nvidia.com/en-us/data-center/h100/"
-)
-_H200 = "NVIDIA H200 datasheet https://www.nvidia.com/en-us/data-center/h200/"
-_TPU = "Google Cloud TPU system architecture https://cloud.google.com/tpu/docs/"
-
-_SOURCES: dict[str, str] = {
-    "v100 sxm": _V100,
-    "v100 pcie": _V100,
-    "v100s pcie": _V100,
-    "t4": (
-        "NVIDIA T4 datasheet https://www.nvidia.com/content/dam/en-zz/Solutions/"
-        "Data-Center/tesla-t4/t4-tensor-core-datasheet-951643.pdf"
-    ),
-    "a10": (
-        "NVIDIA A10 datasheet https://www.nvidia.com/content/dam/en-zz/Solutions/"
-        "Data-Center/a10/pdf/a10-datasheet.pdf"
-    ),
-    "a10g": (
-        "NVIDIA publishes no A10G datasheet; figures as tabulated in "
-        "https://www.baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference/"
-    ),
-    "a100": (
-        "NVIDIA A100 datasheet (40/80GB, SXM and PCIe) https://www.nvidia.com/"
-        "content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
-        "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf"
-    ),
-    "rtx 3090": (
-        "NVIDIA Ampere GA102 GPU architecture whitepaper, appendix (FP32 "
-        "accumulate) https://www.nvidia.com/content/PDF/"
-        "nvidia-ampere-ga-102-gpu-architecture-whitepaper-v2.pdf"
-    ),
-    "l4": "NVIDIA L4 datasheet https://www.nvidia.com/en-us/data-center/l4/",
-    "l40": "NVIDIA L40 datasheet https://www.nvidia.com/en-us/data-center/l40/",
-    "l40s": "NVIDIA L40S datasheet https://www.nvidia.com/en-us/data-center/l40s/",
-    "rtx 4090": _ADA + " (FP32 accumulate)",
-    "h100 sxm": _H100,
-    "h100 pcie": _H100,
-    "h100 nvl": _H100_NVL,
-    "h200 sxm": _H200 + " (same GH100 SXM5 rates as H100 SXM)",
-    "h200 nvl": _H200 + " (same per-GPU rates as H100 NVL)",
-    "tpu v4": _TPU + "v4",
-    "tpu v5e": _TPU + "v5e",
-    "tpu v5p": _TPU + "v5p",
-    "tpu v6e": _TPU + "v6e",
-}
-
-# Chips whose float32 matmuls can run as TF32 (compute capability >= 8.0).
-_TF32_CHIPS = frozenset(chip for chip, precision in _PEAKS if precision == "tfloat32")
-
-# (chip, tokens that must all appear, tokens that must not appear); first wins.
-_RULES: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = tuple(
-    (chip, frozenset(required.split()), frozenset(forbidden.split()))
-    for chip, required, forbidden in (
-        ("h200 nvl", "h200 nvl", ""),
-        ("h200 sxm", "h200", "pcie"),
-        ("h100 nvl", "h100 nvl", ""),
-        ("h100 pcie", "h100 pcie", ""),
-        ("h100 pcie", "h100 hbm2e", ""),
-        ("h100 sxm", "h100 hbm3", ""),
-        ("h100 sxm", "h100 sxm", ""),
-        ("a100", "a100", ""),
-        ("a10g", "a10g", ""),
-        ("a10", "a10", ""),
-        ("l40s", "l40s", ""),
-        ("l40", "l40", ""),
-        ("l4", "l4", ""),
-        ("t4", "t4", ""),
-        ("v100s pcie", "v100s", ""),
-        ("v100 sxm", "v100 sxm", ""),
-        ("v100 pcie", "v100 pcie", ""),
-        ("rtx 4090", "rtx 4090", "d ti laptop mobile"),
-        ("rtx 3090", "rtx 3090", "ti laptop mobile"),
-        ("tpu v4", "tpu v4", "lite"),
-        ("tpu v5e", "tpu v5e", ""),
-        ("tpu v5e", "tpu v5 lite", ""),
-        ("tpu v5p", "tpu v5p", ""),
-        ("tpu v5p", "tpu v5", "lite e"),
-        ("tpu v6e", "tpu v6e", ""),
-        ("tpu v6e", "tpu v6 lite", ""),
-    )
-)
 
 _CPU_MATMUL_SIZE = 512
 _ACCELERATOR_MATMUL_SIZE = 4096
@@ -243,45 +36,6 @@ class Peak:
     device: str
     precision: str
     devices: int
-
-
-def _tokens(device_name: str) -> frozenset[str]:
-    """Lower-case alphanumeric tokens of a device name, sxmN folded to sxm."""
-    words = re.findall(r"[a-z0-9]+", device_name.lower())
-    return frozenset(re.sub(r"^sxm\d*$", "sxm", word) for word in words)
-
-
-def match_chip(device_name: str) -> str | None:
-    """Table key for a device name as a framework reports it, None if unknown."""
-    tokens = _tokens(device_name or "")
-    for chip, required, forbidden in _RULES:
-        if required <= tokens and not forbidden & tokens:
-            return chip
-    return None
-
-
-def precision_for(compute_dtype: str, tf32: bool) -> str:
-    """Table precision for a Keras compute dtype, TF32 if enabled for float32."""
-    if compute_dtype == "float32" and tf32:
-        return "tfloat32"
-    if compute_dtype.startswith("float8"):
-        return "float8"
-    return compute_dtype
-
-
-def _lookup(chip: str, precision: str) -> tuple[str, float] | None:
-    """(precision used, dense peak) for a chip, TF32 falling back to float32."""
-    if precision == "tfloat32" and chip not in _TF32_CHIPS:
-        precision = "float32"
-    value = _PEAKS.get((chip, precision))
-    return None if value is None else (precision, value)
-
-
-def table_peak(device_name: str, precision: str) -> float | None:
-    """Dense datasheet peak FLOP/s of one device, None if unknown."""
-    chip = match_chip(device_name)
-    found = _lookup(chip, precision) if chip else None
-    return found[1] if found else None
 
 
 def matmul_size(accelerated: bool) -> int:
@@ -364,13 +118,13 @@ def _datasheet_peak(names, compute_dtype, backend, devices, warn) -> Peak | None
     """Peak from the table for the first detected device, or warn and None."""
     tf32 = compute_dtype == "float32" and tf32_enabled(backend)
     precision = precision_for(compute_dtype, tf32)
-    chip = match_chip(names[0]) if names else None
-    found = _lookup(chip, precision) if chip else None
+    chip = find_chip(names[0]) if names else None
+    found = chip_peak(chip, precision) if chip else None
     if found is None:
         _warn_unknown(names, precision, warn)
         return None
     used, value = found
-    source = f"datasheet: {_SOURCES[chip]}"
+    source = f"datasheet: {chip.source}"
     return Peak(value * devices, source, names[0], used, devices)
 
 
