@@ -7,12 +7,10 @@ import re
 import subprocess
 import sys
 
-import keras
 import pytest
 
 from nns_callbacks import chips, hardware
 from nns_callbacks.chips import CHIPS, PRECISIONS, match_chip, precision_for, table_bandwidth, table_peak
-from nns_callbacks.hardware import Peak, measure_peak, resolve_peak, validate_peak_flops
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -228,162 +226,10 @@ def test_markdown_rows_show_each_chip_with_its_units():
     assert len(rows) == 2 + len(CHIPS)
 
 
-def _fake_detect(monkeypatch, names):
-    monkeypatch.setattr(hardware, "detect_accelerators", lambda backend: list(names))
+def test_the_old_hardware_names_still_import():
+    from nns_callbacks import devices, peaks
 
-
-def test_resolve_peak_auto_uses_datasheet(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
-    peak = resolve_peak("auto", "tensorflow", "bfloat16")
-    assert peak == Peak(312e12, peak.source, "NVIDIA A100-SXM4-80GB", "bfloat16", 1)
-    assert peak.source.startswith("datasheet: ")
-    assert "a100" in peak.source.lower()
-
-
-def test_resolve_peak_none_means_auto_and_counts_replicas_not_visible_devices(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA H100 80GB HBM3"] * 8)
-    alone = resolve_peak(None, "tensorflow", "bfloat16")
-    assert alone.devices == 1  # without a strategy Keras trains on one of the eight
-    mirrored = resolve_peak(None, "tensorflow", "bfloat16", replicas=8)
-    assert mirrored.devices == 8
-    assert mirrored.flops_per_sec == pytest.approx(8 * 989.4e12)
-
-
-def test_resolve_peak_replicas_override_detected_count(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA L4"])
-    peak = resolve_peak("auto", "jax", "bfloat16", replicas=4)
-    assert peak.devices == 4
-    assert peak.flops_per_sec == pytest.approx(4 * 121e12)
-
-
-def test_resolve_peak_mixed_devices_use_first_name(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA L40S", "NVIDIA L4"])
-    peak = resolve_peak("auto", "tensorflow", "bfloat16")
-    assert peak.device == "NVIDIA L40S"
-    assert peak.flops_per_sec == pytest.approx(362.05e12)  # one replica
-
-
-@pytest.mark.parametrize(
-    ("tf32", "precision", "flops"),
-    [(True, "tfloat32", 156e12), (False, "float32", 19.5e12)],
-)
-def test_resolve_peak_float32_follows_tf32_switch(monkeypatch, tf32, precision, flops):
-    _fake_detect(monkeypatch, ["NVIDIA A100-SXM4-40GB"])
-    monkeypatch.setattr(hardware, "tf32_enabled", lambda backend: tf32)
-    peak = resolve_peak("auto", "tensorflow", "float32")
-    assert (peak.precision, peak.flops_per_sec) == (precision, pytest.approx(flops))
-
-
-def test_resolve_peak_tf32_on_v100_reports_float32(monkeypatch):
-    _fake_detect(monkeypatch, ["Tesla V100-SXM2-16GB"])
-    monkeypatch.setattr(hardware, "tf32_enabled", lambda backend: True)
-    peak = resolve_peak("auto", "tensorflow", "float32")
-    assert (peak.precision, peak.flops_per_sec) == ("float32", pytest.approx(15.7e12))
-
-
-@pytest.mark.parametrize(
-    ("names", "dtype"),
-    [
-        (["Mystery Accelerator 9000"], "bfloat16"),
-        (["Tesla T4"], "bfloat16"),
-        ([], "float32"),
-    ],
-)
-def test_resolve_peak_unknown_warns_once_and_returns_none(monkeypatch, names, dtype):
-    _fake_detect(monkeypatch, names)
-    warnings_seen = []
-    assert resolve_peak("auto", "tensorflow", dtype, warn=warnings_seen.append) is None
-    assert len(warnings_seen) == 1
-    message = warnings_seen[0]
-    assert "MFU" in message and "peak_flops=" in message and "'measure'" in message
-
-
-def test_resolve_peak_on_this_cpu_machine_warns():
-    warnings_seen = []
-    assert (
-        resolve_peak(None, "tensorflow", "float32", warn=warnings_seen.append) is None
-    )
-    assert len(warnings_seen) == 1
-    assert "CPU" in warnings_seen[0]
-
-
-def test_resolve_peak_explicit_number_wins(monkeypatch):
-    _fake_detect(monkeypatch, ["Mystery Accelerator 9000"])
-    warnings_seen = []
-    peak = resolve_peak(100e12, "tensorflow", "bfloat16", warn=warnings_seen.append)
-    assert peak.flops_per_sec == 100e12
-    assert peak.source == "peak_flops argument"
-    assert peak.devices == 1
-    assert warnings_seen == []
-
-
-def test_resolve_peak_explicit_number_is_per_device(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
-    peak = resolve_peak(300e12, "tensorflow", "bfloat16", replicas=2)
-    assert (peak.flops_per_sec, peak.devices) == (600e12, 2)
-
-
-def test_resolve_peak_measure_uses_measure_peak(monkeypatch):
-    _fake_detect(monkeypatch, [])
-    calls = []
-
-    def fake_measure(compute_dtype, size=None, **kwargs):
-        calls.append((compute_dtype, size))
-        return 5e10
-
-    monkeypatch.setattr(hardware, "measure_peak", fake_measure)
-    warnings_seen = []
-    peak = resolve_peak(
-        "measure", "tensorflow", "float32", replicas=2, warn=warnings_seen.append
-    )
-    assert calls == [("float32", 512)]
-    assert peak == Peak(1e11, "measured: 512x512 float32 matmul", "cpu", "float32", 2)
-    assert warnings_seen == []
-
-
-def test_measure_peak_formula_with_fake_clock(monkeypatch):
-    ticks = iter([10.0, 10.1, 10.3, 10.6])
-    matmuls = []
-    real_matmul = keras.ops.matmul
-
-    def counting_matmul(a, b):
-        matmuls.append(1)
-        return real_matmul(a, b)
-
-    monkeypatch.setattr(keras.ops, "matmul", counting_matmul)
-    size = 8
-    flops = measure_peak("float32", seconds=0.5, clock=lambda: next(ticks), size=size)
-    reps = len(matmuls) - 1  # the first call is the warm-up
-    assert reps >= 2
-    assert flops == pytest.approx(2 * size**3 * reps / 0.6)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
-def test_measure_peak_real_tiny_matmul_is_positive(dtype):
-    # bfloat16 also checks the sync path, which numpy cannot convert directly.
-    assert measure_peak(dtype, seconds=0.01, size=16) > 0
-
-
-def test_measure_peak_stopped_clock_raises(monkeypatch):
-    monkeypatch.setattr(hardware, "_MAX_REPS", 3)
-    with pytest.raises(RuntimeError):
-        measure_peak("float32", seconds=0.5, clock=lambda: 1.0, size=4)
-
-
-@pytest.mark.parametrize("value", [None, "auto", "measure", 1, 312e12, 2.5])
-def test_validate_peak_flops_accepts(value):
-    validate_peak_flops(value)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [0, 0.0, -1, -1e12, math.nan, math.inf, -math.inf, True, False, "fast", "", [1e12]],
-)
-def test_validate_peak_flops_rejects(value):
-    with pytest.raises(ValueError, match="peak_flops"):
-        validate_peak_flops(value)
-
-
-def test_resolve_peak_validates_first():
-    with pytest.raises(ValueError):
-        resolve_peak("fast", "tensorflow", "float32")
+    assert hardware.resolve_peak is peaks.resolve_peak and hardware.Peak is peaks.Peak
+    assert hardware.validate_peak_flops is peaks.validate_peak_flops
+    assert hardware.detect_accelerators is devices.accelerator_names
+    assert hardware.match_chip is chips.match_chip and hardware.table_peak is chips.table_peak
