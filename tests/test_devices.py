@@ -130,7 +130,7 @@ def test_machine_names_the_host_and_its_cpu():
     assert devices.cpu_model()
 
 
-@pytest.mark.parametrize("module", ["devices", "chips", "timing", "measure_cache", "peaks", "hardware"])
+@pytest.mark.parametrize("module", ["devices", "chips", "timing", "measure_cache", "peaks", "bandwidth", "hardware"])
 def test_importing_the_hardware_modules_imports_no_framework(module):
     code = (f"import sys, nns_callbacks.{module}\n"
             "print(sorted(m for m in ('tensorflow', 'jax', 'torch', 'keras') if m in sys.modules))")

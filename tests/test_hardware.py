@@ -227,9 +227,10 @@ def test_markdown_rows_show_each_chip_with_its_units():
 
 
 def test_the_old_hardware_names_still_import():
-    from nns_callbacks import devices, peaks
+    from nns_callbacks import bandwidth, devices, peaks
 
     assert hardware.resolve_peak is peaks.resolve_peak and hardware.Peak is peaks.Peak
     assert hardware.validate_peak_flops is peaks.validate_peak_flops
     assert hardware.detect_accelerators is devices.accelerator_names
     assert hardware.match_chip is chips.match_chip and hardware.table_peak is chips.table_peak
+    assert hardware.resolve_bandwidth is bandwidth.resolve_bandwidth
