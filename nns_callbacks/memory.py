@@ -1,4 +1,7 @@
-"""Device memory: what the accelerator holds, the peak a run used, and the largest batch that fits.
+"""Device memory: the largest batch that fits, and XLA's figure for a compiled training step.
+
+What the accelerator holds and the peak a run used are probed in ``devices`` (``device_memory``,
+``peak_bytes_in_use``, re-exported here).
 
 The estimate's memory is linear in the batch size: weights, gradients and
 optimizer state do not depend on it, activations grow with it.  So two
@@ -11,6 +14,8 @@ from __future__ import annotations
 import math
 import numbers
 import re
+
+from .devices import device_memory, peak_bytes_in_use  # noqa: F401 - read here by callback.py
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -44,57 +49,6 @@ def checked_bytes(value: float, shown: str) -> int:
     if value > MAX_MEMORY_BYTES:
         raise ValueError(f"{shown} is more than any device holds (at most 1 PiB = {MAX_MEMORY_BYTES} bytes)")
     return int(value)
-
-
-def device_memory(backend: str) -> int | None:
-    """Bytes of memory on the first accelerator, or ``None`` (a CPU, or a backend that does not say)."""
-    try:
-        if backend == "jax":
-            import jax
-
-            device = jax.devices()[0]
-            if device.platform == "cpu":
-                return None
-            return int((device.memory_stats() or {}).get("bytes_limit") or 0) or None
-        if backend == "torch":
-            import torch
-
-            return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else None
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_logical_devices("GPU")
-            if not gpus:
-                return None
-            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-            return int(details.get("memory_limit") or 0) or None
-    except Exception:  # noqa: BLE001  (a device that cannot tell: unknown)
-        return None
-    return None
-
-
-def peak_bytes_in_use(backend: str) -> int | None:
-    """The peak bytes the first accelerator has held so far, or ``None`` where the backend cannot tell."""
-    try:
-        if backend == "jax":
-            import jax
-
-            device = jax.devices()[0]
-            stats = device.memory_stats() if device.platform != "cpu" else None
-            return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
-        if backend == "torch":
-            import torch
-
-            return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            if not tf.config.list_logical_devices("GPU"):
-                return None
-            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
-    except Exception:  # noqa: BLE001  (a device that cannot tell: unknown)
-        return None
-    return None
 
 
 def max_batch_size(model, memory_bytes=None, optimizer=None, input_shape=None) -> int:

@@ -1,120 +1,101 @@
-"""Tests for nns_callbacks.hardware: chip matching, peak table, peak resolution."""
+"""The chip table (nns_callbacks.chips): matching real device names, datasheet peaks and bandwidths, sources,
+the README's table; and the old import names of nns_callbacks.hardware."""
 
 import math
+import pathlib
+import re
+import subprocess
+import sys
 
-import keras
 import pytest
 
-from nns_callbacks import hardware
-from nns_callbacks.hardware import (
-    Peak,
-    detect_accelerators,
-    match_chip,
-    measure_peak,
-    precision_for,
-    resolve_peak,
-    table_peak,
-    tf32_enabled,
-    validate_peak_flops,
-)
+from nns_callbacks import chips, hardware
+from nns_callbacks.chips import CHIPS, PRECISIONS, match_chip, precision_for, table_bandwidth, table_peak
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+# Device names as frameworks report them (nvidia-smi, JAX device_kind, torch, TensorFlow device details).
+REAL_NAMES = [
+    ("NVIDIA H200", "h200 sxm"),
+    ("NVIDIA H200 NVL", "h200 nvl"),
+    ("NVIDIA H100 80GB HBM3", "h100 sxm"),
+    ("NVIDIA H100 PCIe", "h100 pcie"),
+    ("NVIDIA H100 80GB HBM2e", "h100 pcie"),
+    ("NVIDIA H100 NVL", "h100 nvl"),
+    ("NVIDIA H100 SXM5 80GB", "h100 sxm"),
+    ("NVIDIA A100-SXM4-80GB", "a100"),
+    ("NVIDIA A100-SXM4-40GB", "a100"),
+    ("NVIDIA A100-PCIE-40GB", "a100"),
+    ("NVIDIA A100 80GB PCIe", "a100"),
+    ("NVIDIA L40S", "l40s"),
+    ("NVIDIA L40", "l40"),
+    ("NVIDIA L4", "l4"),
+    ("Tesla T4", "t4"),
+    ("Tesla V100-SXM2-16GB", "v100 sxm"),
+    ("Tesla V100-SXM2-32GB", "v100 sxm"),
+    ("Tesla V100-PCIE-32GB", "v100 pcie"),
+    ("Tesla V100S-PCIE-32GB", "v100s pcie"),
+    ("NVIDIA A10G", "a10g"),
+    ("NVIDIA A10", "a10"),
+    ("NVIDIA GeForce RTX 4090", "rtx 4090"),
+    ("NVIDIA GeForce RTX 3090", "rtx 3090"),
+    ("TPU v4", "tpu v4"),
+    ("TPU v5 lite", "tpu v5e"),
+    ("TPU v5e", "tpu v5e"),
+    ("TPU v5p", "tpu v5p"),
+    ("TPU v5", "tpu v5p"),
+    ("TPU v6 lite", "tpu v6e"),
+    ("TPU v6e", "tpu v6e"),
+    ("nvidia h100 80gb hbm3", "h100 sxm"),
+]
+
+UNKNOWN_NAMES = [
+    "cpu", "CPU", "", "NVIDIA GeForce RTX 3090 Ti", "NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090 Laptop GPU",
+    "NVIDIA GH200 480GB", "NVIDIA H100", "NVIDIA A40", "NVIDIA RTX A6000", "TPU v4 lite", "/physical_device:GPU:0",
+    "Apple M2",
+]
 
 
-@pytest.mark.parametrize(
-    ("device_name", "chip"),
-    [
-        ("NVIDIA H200", "h200 sxm"),
-        ("NVIDIA H200 NVL", "h200 nvl"),
-        ("NVIDIA H100 80GB HBM3", "h100 sxm"),
-        ("NVIDIA H100 PCIe", "h100 pcie"),
-        ("NVIDIA H100 NVL", "h100 nvl"),
-        ("NVIDIA A100-SXM4-80GB", "a100"),
-        ("NVIDIA A100-SXM4-40GB", "a100"),
-        ("NVIDIA A100-PCIE-40GB", "a100"),
-        ("NVIDIA A100 80GB PCIe", "a100"),
-        ("NVIDIA L40S", "l40s"),
-        ("NVIDIA L40", "l40"),
-        ("NVIDIA L4", "l4"),
-        ("Tesla T4", "t4"),
-        ("Tesla V100-SXM2-16GB", "v100 sxm"),
-        ("Tesla V100-SXM2-32GB", "v100 sxm"),
-        ("Tesla V100-PCIE-32GB", "v100 pcie"),
-        ("Tesla V100S-PCIE-32GB", "v100s pcie"),
-        ("NVIDIA A10G", "a10g"),
-        ("NVIDIA A10", "a10"),
-        ("NVIDIA GeForce RTX 4090", "rtx 4090"),
-        ("NVIDIA GeForce RTX 3090", "rtx 3090"),
-        ("TPU v4", "tpu v4"),
-        ("TPU v5 lite", "tpu v5e"),
-        ("TPU v5e", "tpu v5e"),
-        ("TPU v5p", "tpu v5p"),
-        ("TPU v5", "tpu v5p"),
-        ("TPU v6 lite", "tpu v6e"),
-        ("TPU v6e", "tpu v6e"),
-        ("nvidia h100 80gb hbm3", "h100 sxm"),
-    ],
-)
+@pytest.mark.parametrize(("device_name", "chip"), REAL_NAMES)
 def test_match_chip_known_names(device_name, chip):
     assert match_chip(device_name) == chip
 
 
-@pytest.mark.parametrize(
-    "device_name",
-    [
-        "cpu",
-        "CPU",
-        "",
-        "NVIDIA GeForce RTX 3090 Ti",
-        "NVIDIA GeForce RTX 4090 D",
-        "NVIDIA GeForce RTX 4090 Laptop GPU",
-        "NVIDIA GH200 480GB",
-        "NVIDIA H100",
-        "NVIDIA A40",
-        "NVIDIA RTX A6000",
-        "TPU v4 lite",
-        "/physical_device:GPU:0",
-        "Apple M2",
-    ],
-)
+@pytest.mark.parametrize("device_name", UNKNOWN_NAMES)
 def test_match_chip_unknown_names(device_name):
     assert match_chip(device_name) is None
 
 
+@pytest.mark.parametrize("device_name", [name for name, _ in REAL_NAMES] + UNKNOWN_NAMES)
+def test_no_device_name_matches_two_rows(device_name):
+    # The exclusions make the matcher independent of the table's order.
+    assert len([chip for chip in CHIPS if chips.matches(chip, device_name)]) <= 1
+
+
 def test_l4_family_is_not_substring_matched():
-    assert {match_chip(n) for n in ("NVIDIA L4", "NVIDIA L40", "NVIDIA L40S")} == {
-        "l4",
-        "l40",
-        "l40s",
-    }
+    assert [match_chip(n) for n in ("NVIDIA L4", "NVIDIA L40", "NVIDIA L40S")] == ["l4", "l40", "l40s"]
 
 
 @pytest.mark.parametrize(
     ("device_name", "precision", "flops"),
     [
-        # H100 architecture whitepaper, H100 SXM5 dense.
-        ("NVIDIA H100 80GB HBM3", "bfloat16", 989.4e12),
+        ("NVIDIA H100 80GB HBM3", "bfloat16", 989.4e12),  # H100 whitepaper, SXM5 dense
         ("NVIDIA H100 80GB HBM3", "tfloat32", 494.7e12),
         ("NVIDIA H100 80GB HBM3", "float32", 66.9e12),
-        # H100 datasheet, H100 PCIe: 1,513 BF16 with sparsity.
-        ("NVIDIA H100 PCIe", "bfloat16", 756.5e12),
-        # H100 NVL datasheet per GPU: 1,671 BF16 with sparsity.
-        ("NVIDIA H100 NVL", "bfloat16", 835.5e12),
-        # A100 datasheet (SXM and PCIe alike).
+        ("NVIDIA H100 PCIe", "bfloat16", 756.5e12),  # datasheet: 1,513 with sparsity
+        ("NVIDIA H100 NVL", "bfloat16", 835.5e12),  # datasheet per GPU: 1,671 with sparsity
+        ("NVIDIA H200", "bfloat16", 989.4e12),  # design notes: the table's figure for "NVIDIA H200"
+        ("NVIDIA H200", "tfloat32", 494.7e12),
         ("NVIDIA A100-SXM4-80GB", "bfloat16", 312e12),
         ("NVIDIA A100 80GB PCIe", "tfloat32", 156e12),
         ("NVIDIA A100-PCIE-40GB", "float32", 19.5e12),
-        # L4 datasheet: 242 BF16 with sparsity.
-        ("NVIDIA L4", "bfloat16", 121e12),
-        # L40S datasheet: 733 BF16 with sparsity, 362.05 dense.
-        ("NVIDIA L40S", "bfloat16", 362.05e12),
-        # T4 datasheet: 65 FP16 (mixed precision), 8.1 FP32.
+        ("NVIDIA L4", "bfloat16", 121e12),  # datasheet: 242 with sparsity
+        ("NVIDIA L40S", "bfloat16", 362.05e12),  # datasheet: 733 with sparsity
         ("Tesla T4", "float16", 65e12),
         ("Tesla T4", "float32", 8.1e12),
-        # V100 datasheet: SXM2 125 / PCIe 112 tensor, 15.7 / 14 FP32.
         ("Tesla V100-SXM2-16GB", "float16", 125e12),
         ("Tesla V100-PCIE-32GB", "float32", 14e12),
-        # Ada whitepaper, RTX 4090 BF16 with FP32 accumulate.
-        ("NVIDIA GeForce RTX 4090", "bfloat16", 165.2e12),
-        # Cloud TPU docs: peak bf16 per chip.
+        ("NVIDIA GeForce RTX 4090", "bfloat16", 165.2e12),  # Ada whitepaper, FP32 accumulate
         ("TPU v4", "bfloat16", 275e12),
         ("TPU v5 lite", "bfloat16", 197e12),
         ("TPU v5p", "bfloat16", 459e12),
@@ -123,6 +104,34 @@ def test_l4_family_is_not_substring_matched():
 )
 def test_table_peak_matches_datasheets(device_name, precision, flops):
     assert table_peak(device_name, precision) == pytest.approx(flops)
+
+
+@pytest.mark.parametrize(
+    ("device_name", "bytes_per_sec"),
+    [
+        ("NVIDIA H100 80GB HBM3", 3.35e12),
+        ("NVIDIA H100 PCIe", 2.0e12),
+        ("NVIDIA H100 NVL", 3.9e12),
+        ("NVIDIA H200", 4.8e12),
+        ("NVIDIA H200 NVL", 4.8e12),
+        ("NVIDIA A100-SXM4-80GB", 1.555e12),  # the 40GB's, the lowest of the variants the name covers
+        ("Tesla V100-SXM2-16GB", 900e9),
+        ("Tesla V100S-PCIE-32GB", 1134e9),
+        ("Tesla T4", 320e9),
+        ("NVIDIA A10", 600e9),
+        ("NVIDIA A10G", 600e9),
+        ("NVIDIA L4", 300e9),
+        ("NVIDIA L40S", 864e9),
+        ("NVIDIA GeForce RTX 4090", 1008e9),
+        ("NVIDIA GeForce RTX 3090", 936e9),
+        ("TPU v4", 1.2e12),
+        ("TPU v5 lite", 819e9),
+        ("TPU v5p", 2.765e12),
+        ("TPU v6 lite", 1.638e12),
+    ],
+)
+def test_table_bandwidth_matches_datasheets(device_name, bytes_per_sec):
+    assert table_bandwidth(device_name) == pytest.approx(bytes_per_sec)
 
 
 @pytest.mark.parametrize(
@@ -141,24 +150,29 @@ def test_table_peak_missing_is_none(device_name, precision):
     assert table_peak(device_name, precision) is None
 
 
-def test_table_has_no_zero_or_negative_entries():
-    assert all(v > 0 and math.isfinite(v) for v in hardware._PEAKS.values())
+@pytest.mark.parametrize("device_name", ["cpu", "Mystery Accelerator 9000", "NVIDIA H100"])
+def test_table_bandwidth_of_an_unknown_device_is_none(device_name):
+    assert table_bandwidth(device_name) is None
 
 
-def test_every_chip_has_a_source_and_known_precisions():
-    chips = {chip for chip, _ in hardware._PEAKS}
-    assert chips == set(hardware._SOURCES)
-    assert all(p in hardware.PRECISIONS for _, p in hardware._PEAKS)
-    assert all(hardware._SOURCES[c] for c in chips)
+def test_every_chip_has_a_source_a_bandwidth_and_positive_peaks_of_known_precisions():
+    for chip in CHIPS:
+        assert chip.source and "http" in chip.source, chip.name
+        assert math.isfinite(chip.bandwidth) and 100e9 <= chip.bandwidth <= 10e12, chip.name
+        assert chip.peaks and set(chip.peaks) <= set(PRECISIONS), chip.name
+        assert all(math.isfinite(v) and v > 0 for v in chip.peaks.values()), chip.name
+        assert chip.matches, chip.name
 
 
-def test_every_rule_targets_a_table_chip():
-    assert {chip for chip, _, _ in hardware._RULES} == set(hardware._SOURCES)
+def test_chip_names_are_unique_and_every_row_matches_its_own_label():
+    assert len({chip.name for chip in CHIPS}) == len(CHIPS)
+    for chip in CHIPS:
+        assert chips.chip_named(chip.name) is chip
+        assert match_chip(chip.matches[0]) == chip.name
 
 
 def test_tensor_core_peaks_are_not_sparse_figures():
-    # Dense bf16 of H100 SXM must be below the 1,979 TFLOP/s sparse headline.
-    assert table_peak("NVIDIA H100 80GB HBM3", "bfloat16") < 1.5e15
+    assert table_peak("NVIDIA H100 80GB HBM3", "bfloat16") < 1.5e15  # the sparse headline is 1,979 T
 
 
 @pytest.mark.parametrize(
@@ -179,275 +193,44 @@ def test_precision_for(dtype, tf32, expected):
 def test_tf32_falls_back_to_float32_on_pre_ampere_chips():
     assert table_peak("Tesla V100-SXM2-16GB", "tfloat32") == pytest.approx(15.7e12)
     assert table_peak("Tesla T4", "tfloat32") == pytest.approx(8.1e12)
-    assert "a100" in hardware._TF32_CHIPS
-    assert "v100 sxm" not in hardware._TF32_CHIPS
-    assert "t4" not in hardware._TF32_CHIPS
+    assert chips.chip_peak(chips.chip_named("a100"), "tfloat32") == ("tfloat32", 156e12)
+    assert chips.chip_peak(chips.chip_named("t4"), "tfloat32") == ("float32", 8.1e12)
 
 
-def test_tf32_enabled_tensorflow_follows_its_switch():
-    import tensorflow as tf
+def _readme_chip_table() -> str:
+    """The README's generated region, between its two markers."""
+    text = README.read_text(encoding="utf-8")
+    found = re.search(r"<!-- chip table:[^\n]*-->\n(.*?)<!-- end of the chip table -->", text, re.DOTALL)
+    assert found, "README.md has lost the chip table's markers"
+    return found.group(1)
 
-    before = tf.config.experimental.tensor_float_32_execution_enabled()
-    try:
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-        assert tf32_enabled("tensorflow") is False
-        tf.config.experimental.enable_tensor_float_32_execution(True)
-        assert tf32_enabled("tensorflow") is True
-    finally:
-        tf.config.experimental.enable_tensor_float_32_execution(before)
 
+def test_readme_chip_table_is_the_generated_one():
+    # On failure: python -m nns_callbacks.chips --markdown, and paste it between the markers.
+    assert _readme_chip_table() == chips.markdown_table()
 
-@pytest.mark.parametrize(
-    ("setting", "expected"),
-    [
-        (None, True),
-        ("default", True),
-        ("tensorfloat32", True),
-        ("bfloat16", True),
-        ("high", True),
-        ("highest", False),
-        ("float32", False),
-    ],
-)
-def test_tf32_enabled_jax_reads_default_matmul_precision(setting, expected):
-    import jax
 
-    before = jax.config.jax_default_matmul_precision
-    try:
-        jax.config.update("jax_default_matmul_precision", setting)
-        assert tf32_enabled("jax") is expected
-    finally:
-        jax.config.update("jax_default_matmul_precision", before)
+def test_the_chips_command_prints_the_table_and_the_sources():
+    table = subprocess.run([sys.executable, "-m", "nns_callbacks.chips", "--markdown"], check=True,
+                           capture_output=True, text=True).stdout
+    assert table == chips.markdown_table()
+    sources = subprocess.run([sys.executable, "-m", "nns_callbacks.chips", "--sources"], check=True,
+                             capture_output=True, text=True).stdout
+    assert sources.count("\n") == len(CHIPS) and "A100 (SXM and PCIe): NVIDIA A100 datasheet" in sources
 
 
-def test_tf32_enabled_unknown_backend_or_failure_is_false(monkeypatch):
-    assert tf32_enabled("numpy") is False
+def test_markdown_rows_show_each_chip_with_its_units():
+    rows = chips.markdown_table().splitlines()
+    assert "| H200 | 66.9 T | 494.7 T | 989.4 T | 989.4 T | 1978.9 T | 4.8 TB/s |" in rows
+    assert "| T4 | 8.1 T | - | - | 65 T | - | 320 GB/s |" in rows
+    assert len(rows) == 2 + len(CHIPS)
 
-    def broken():
-        raise RuntimeError("no backend")
 
-    monkeypatch.setitem(hardware._TF32_PROBES, "torch", broken)
-    assert tf32_enabled("torch") is False
+def test_the_old_hardware_names_still_import():
+    from nns_callbacks import bandwidth, devices, peaks
 
-
-def test_detect_accelerators_on_cpu_machine():
-    assert detect_accelerators("tensorflow") == []
-    assert detect_accelerators("jax") == []
-    assert detect_accelerators("numpy") == []
-
-
-def test_detect_accelerators_failure_is_empty(monkeypatch):
-    def broken():
-        raise ImportError("torch is not installed")
-
-    monkeypatch.setitem(hardware._DETECTORS, "torch", broken)
-    assert detect_accelerators("torch") == []
-
-
-def test_detect_accelerators_tensorflow_reads_device_details(monkeypatch):
-    import tensorflow as tf
-
-    gpus = ["gpu0", "gpu1"]
-    details = {"gpu0": "NVIDIA H100 80GB HBM3", "gpu1": "NVIDIA H100 80GB HBM3"}
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: gpus)
-    monkeypatch.setattr(
-        tf.config.experimental,
-        "get_device_details",
-        lambda gpu: {"device_name": details[gpu], "compute_capability": (9, 0)},
-    )
-    assert detect_accelerators("tensorflow") == ["NVIDIA H100 80GB HBM3"] * 2
-
-
-def test_detect_accelerators_jax_skips_cpu_devices(monkeypatch):
-    import jax
-
-    class FakeDevice:
-        def __init__(self, platform, kind):
-            self.platform, self.device_kind = platform, kind
-
-    devices = [FakeDevice("tpu", "TPU v5 lite"), FakeDevice("cpu", "cpu")]
-    monkeypatch.setattr(jax, "devices", lambda: devices)
-    assert detect_accelerators("jax") == ["TPU v5 lite"]
-
-
-def _fake_detect(monkeypatch, names):
-    monkeypatch.setattr(hardware, "detect_accelerators", lambda backend: list(names))
-
-
-def test_resolve_peak_auto_uses_datasheet(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
-    peak = resolve_peak("auto", "tensorflow", "bfloat16")
-    assert peak == Peak(312e12, peak.source, "NVIDIA A100-SXM4-80GB", "bfloat16", 1)
-    assert peak.source.startswith("datasheet: ")
-    assert "a100" in peak.source.lower()
-
-
-def test_resolve_peak_none_means_auto_and_counts_replicas_not_visible_devices(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA H100 80GB HBM3"] * 8)
-    alone = resolve_peak(None, "tensorflow", "bfloat16")
-    assert alone.devices == 1  # without a strategy Keras trains on one of the eight
-    mirrored = resolve_peak(None, "tensorflow", "bfloat16", replicas=8)
-    assert mirrored.devices == 8
-    assert mirrored.flops_per_sec == pytest.approx(8 * 989.4e12)
-
-
-def test_resolve_peak_replicas_override_detected_count(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA L4"])
-    peak = resolve_peak("auto", "jax", "bfloat16", replicas=4)
-    assert peak.devices == 4
-    assert peak.flops_per_sec == pytest.approx(4 * 121e12)
-
-
-def test_resolve_peak_mixed_devices_use_first_name(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA L40S", "NVIDIA L4"])
-    peak = resolve_peak("auto", "tensorflow", "bfloat16")
-    assert peak.device == "NVIDIA L40S"
-    assert peak.flops_per_sec == pytest.approx(362.05e12)  # one replica
-
-
-@pytest.mark.parametrize(
-    ("tf32", "precision", "flops"),
-    [(True, "tfloat32", 156e12), (False, "float32", 19.5e12)],
-)
-def test_resolve_peak_float32_follows_tf32_switch(monkeypatch, tf32, precision, flops):
-    _fake_detect(monkeypatch, ["NVIDIA A100-SXM4-40GB"])
-    monkeypatch.setattr(hardware, "tf32_enabled", lambda backend: tf32)
-    peak = resolve_peak("auto", "tensorflow", "float32")
-    assert (peak.precision, peak.flops_per_sec) == (precision, pytest.approx(flops))
-
-
-def test_resolve_peak_tf32_on_v100_reports_float32(monkeypatch):
-    _fake_detect(monkeypatch, ["Tesla V100-SXM2-16GB"])
-    monkeypatch.setattr(hardware, "tf32_enabled", lambda backend: True)
-    peak = resolve_peak("auto", "tensorflow", "float32")
-    assert (peak.precision, peak.flops_per_sec) == ("float32", pytest.approx(15.7e12))
-
-
-@pytest.mark.parametrize(
-    ("names", "dtype"),
-    [
-        (["Mystery Accelerator 9000"], "bfloat16"),
-        (["Tesla T4"], "bfloat16"),
-        ([], "float32"),
-    ],
-)
-def test_resolve_peak_unknown_warns_once_and_returns_none(monkeypatch, names, dtype):
-    _fake_detect(monkeypatch, names)
-    warnings_seen = []
-    assert resolve_peak("auto", "tensorflow", dtype, warn=warnings_seen.append) is None
-    assert len(warnings_seen) == 1
-    message = warnings_seen[0]
-    assert "MFU" in message and "peak_flops=" in message and "'measure'" in message
-
-
-def test_resolve_peak_on_this_cpu_machine_warns():
-    warnings_seen = []
-    assert (
-        resolve_peak(None, "tensorflow", "float32", warn=warnings_seen.append) is None
-    )
-    assert len(warnings_seen) == 1
-    assert "CPU" in warnings_seen[0]
-
-
-def test_resolve_peak_explicit_number_wins(monkeypatch):
-    _fake_detect(monkeypatch, ["Mystery Accelerator 9000"])
-    warnings_seen = []
-    peak = resolve_peak(100e12, "tensorflow", "bfloat16", warn=warnings_seen.append)
-    assert peak.flops_per_sec == 100e12
-    assert peak.source == "peak_flops argument"
-    assert peak.devices == 1
-    assert warnings_seen == []
-
-
-def test_resolve_peak_explicit_number_is_per_device(monkeypatch):
-    _fake_detect(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
-    peak = resolve_peak(300e12, "tensorflow", "bfloat16", replicas=2)
-    assert (peak.flops_per_sec, peak.devices) == (600e12, 2)
-
-
-def test_resolve_peak_measure_uses_measure_peak(monkeypatch):
-    _fake_detect(monkeypatch, [])
-    calls = []
-
-    def fake_measure(compute_dtype, size=None, **kwargs):
-        calls.append((compute_dtype, size))
-        return 5e10
-
-    monkeypatch.setattr(hardware, "measure_peak", fake_measure)
-    warnings_seen = []
-    peak = resolve_peak(
-        "measure", "tensorflow", "float32", replicas=2, warn=warnings_seen.append
-    )
-    assert calls == [("float32", 512)]
-    assert peak == Peak(1e11, "measured: 512x512 float32 matmul", "cpu", "float32", 2)
-    assert warnings_seen == []
-
-
-def test_measure_peak_formula_with_fake_clock(monkeypatch):
-    ticks = iter([10.0, 10.1, 10.3, 10.6])
-    matmuls = []
-    real_matmul = keras.ops.matmul
-
-    def counting_matmul(a, b):
-        matmuls.append(1)
-        return real_matmul(a, b)
-
-    monkeypatch.setattr(keras.ops, "matmul", counting_matmul)
-    size = 8
-    flops = measure_peak("float32", seconds=0.5, clock=lambda: next(ticks), size=size)
-    reps = len(matmuls) - 1  # the first call is the warm-up
-    assert reps >= 2
-    assert flops == pytest.approx(2 * size**3 * reps / 0.6)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
-def test_measure_peak_real_tiny_matmul_is_positive(dtype):
-    # bfloat16 also checks the sync path, which numpy cannot convert directly.
-    assert measure_peak(dtype, seconds=0.01, size=16) > 0
-
-
-def test_measure_peak_stopped_clock_raises(monkeypatch):
-    monkeypatch.setattr(hardware, "_MAX_REPS", 3)
-    with pytest.raises(RuntimeError):
-        measure_peak("float32", seconds=0.5, clock=lambda: 1.0, size=4)
-
-
-@pytest.mark.parametrize("value", [None, "auto", "measure", 1, 312e12, 2.5])
-def test_validate_peak_flops_accepts(value):
-    validate_peak_flops(value)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [0, 0.0, -1, -1e12, math.nan, math.inf, -math.inf, True, False, "fast", "", [1e12]],
-)
-def test_validate_peak_flops_rejects(value):
-    with pytest.raises(ValueError, match="peak_flops"):
-        validate_peak_flops(value)
-
-
-def test_resolve_peak_validates_first():
-    with pytest.raises(ValueError):
-        resolve_peak("fast", "tensorflow", "float32")
-
-
-def test_module_import_does_not_import_frameworks():
-    import subprocess
-    import sys
-
-    # Load the file alone so a package __init__ importing keras does not interfere.
-    code = "\n".join(
-        [
-            "import importlib.util, sys",
-            f"spec = importlib.util.spec_from_file_location('hw', {hardware.__file__!r})",
-            "module = sys.modules['hw'] = importlib.util.module_from_spec(spec)",
-            "spec.loader.exec_module(module)",
-            "frameworks = ('tensorflow', 'jax', 'torch', 'keras')",
-            "print(sorted(m for m in frameworks if m in sys.modules))",
-        ]
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert hardware.resolve_peak is peaks.resolve_peak and hardware.Peak is peaks.Peak
+    assert hardware.validate_peak_flops is peaks.validate_peak_flops
+    assert hardware.detect_accelerators is devices.accelerator_names
+    assert hardware.match_chip is chips.match_chip and hardware.table_peak is chips.table_peak
+    assert hardware.resolve_bandwidth is bandwidth.resolve_bandwidth

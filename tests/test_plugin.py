@@ -47,7 +47,7 @@ def test_cost_document_is_strict_json_with_the_peak():
     document = cost_document(cost, peak)
     assert json.loads(json.dumps(document, allow_nan=False)) == document
     assert document["peak"] == {"flops_per_sec": 1e12, "source": "peak_flops argument", "device": "cpu",
-                                "precision": "float32", "devices": 1}
+                                "precision": "float32", "devices": 1, "spread": None}
     assert {key: document[key] for key in cost.to_dict()} == json.loads(cost.to_json())
     assert cost_document(cost)["peak"] is None
 
