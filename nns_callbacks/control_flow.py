@@ -22,6 +22,9 @@ from collections.abc import Callable
 import keras
 
 from . import keras_compat as compat
+from .registry import fitting_rule
+from .replay import leaves
+from .symbolic import as_specs, tensors
 
 _NAMES = ("Scan", "Map", "AssociativeScan", "ForiLoop", "WhileLoop", "VectorizedMap", "Cond", "Switch")
 CLASSES = tuple(cls for cls in (getattr(compat.OPS_CORE, name, None) for name in _NAMES) if cls is not None)
@@ -47,6 +50,74 @@ class Plan:
     parts: list[Part]
     outputs: Callable = lambda outputs: outputs
     branches: bool = False
+
+
+class Bodies:
+    """The model walk's handling of control-flow bodies (mixed into ``walk.ModelWalk``, whose state it uses:
+    the tensors' need of a gradient, the recorded entries, the path prefix and the repeat count)."""
+
+    def outputs_of(self, op, args, kwargs):
+        """Keras's symbolic outputs of ``op`` (for a loop, from its body run by the backend), recording nothing."""
+        self._suppress += 1
+        try:
+            outputs = as_specs(op.compute_output_spec(*args, **kwargs), tensors((args, kwargs)))
+        finally:
+            self._suppress -= 1
+        self._mark(tensors(outputs), self._needs_grad(tensors((args, kwargs))))
+        return outputs
+
+    def fresh(self, structure, carried: bool = False, shape=None):
+        """New symbolic tensors like those of ``structure`` (Python numbers and arrays too; of ``shape(x)`` where
+        given): a loop body's inputs.  Carried state needs a gradient where the enclosing call does (after the
+        first trip it is the body's own output); other inputs where what they are taken from does."""
+        def new(x):
+            if isinstance(x, bool) or not (isinstance(x, (int, float)) or hasattr(x, "shape")):
+                return x
+            dtype = ("int32" if isinstance(x, int) else keras.config.floatx()) if isinstance(x, (int, float)) \
+                else keras.backend.standardize_dtype(x.dtype)
+            size = () if isinstance(x, (int, float)) else (shape(x) if shape else tuple(x.shape))
+            return keras.KerasTensor(size, dtype=dtype)
+
+        made = keras.tree.map_structure(new, structure)
+        needs = self._needs_grad(tensors(structure)) or (carried and self._context_grad[-1])
+        self._mark(tensors(made), needs)
+        return made
+
+    def in_body(self, path: str, plan):
+        """Record the calls of a control-flow op's parts (``control_flow.Plan``), each times its trips; for
+        branches, those of the costliest; the op's outputs, made from the body's (``None`` where it failed)."""
+        outputs, kept = None, None
+        for part in plan.parts:
+            first = len(self.entries)
+            self._prefix.append(path + "/")
+            self._repeats.append(self._repeats[-1] * max(int(part.trips), 0))
+            try:
+                result = part.body()
+            except Exception as error:  # noqa: BLE001  (a body that cannot run symbolically: listed)
+                del self.entries[first:]
+                self._report(f"ops.{path.rsplit('/', 1)[-1]} (body not traceable)",
+                             f"its body could not run on symbolic inputs at {path} ({error!r})")
+                continue
+            finally:
+                self._prefix.pop()
+                self._repeats.pop()
+            if part.unsupported:
+                self._report(part.unsupported, f"at {path}")
+            if plan.branches:
+                branch = self.entries[first:]
+                del self.entries[first:]
+                if kept is None or forward_flops(branch) > forward_flops(kept[0]):
+                    kept = branch, result
+            elif outputs is None:
+                outputs = result
+        if plan.branches and kept is not None:
+            self.entries += kept[0]
+            outputs = kept[1]
+        if outputs is None:
+            return None
+        made = as_specs(plan.outputs(outputs), [])
+        self._mark(tensors(made), self._context_grad[-1], keep=True)
+        return made
 
 
 def is_control_flow(op) -> bool:
@@ -134,3 +205,15 @@ _PLANS = {
     "Scan": _scan, "Map": _map, "VectorizedMap": _vectorized_map, "AssociativeScan": _associative_scan,
     "ForiLoop": _fori_loop, "WhileLoop": _while_loop, "Cond": _cond, "Switch": _switch,
 }
+
+
+def forward_flops(entries: list) -> float:
+    """The forward FLOPs of recorded calls by their rules (to tell a costlier branch); unknown ones count 0."""
+    total = 0.0
+    for leaf in leaves(entries):
+        rule = fitting_rule(leaf.layer) if leaf.kind == "rule" else None
+        try:
+            total += rule(leaf.layer, leaf.call).forward_flops * leaf.repeats if rule else 0.0
+        except Exception:  # noqa: BLE001, S112  (a rule that fails counts nothing here)
+            continue
+    return total

@@ -20,7 +20,8 @@ from .cost import ModelCost
 from .keras_compat import type_name
 from .optimizers import optimizer_cost, resolve_optimizer
 from .registry import FREE, LayerCost, collecting_unsupported, fitting_rule, overriding_rules
-from .walk import LeafCall, ModelWalk, Replay
+from .replay import Replay
+from .walk import LeafCall, ModelWalk
 
 
 def estimate(

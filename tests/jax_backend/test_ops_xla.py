@@ -25,7 +25,8 @@ from xla_reference import compiled_flops
 
 import nns_callbacks
 from nns_callbacks.registry import fitting_rule
-from nns_callbacks.walk import ModelWalk, _tensors
+from nns_callbacks.symbolic import tensors as _tensors
+from nns_callbacks.walk import ModelWalk
 
 ops = keras.ops
 L = keras.layers
