@@ -775,7 +775,7 @@ def test_same_layer_called_with_another_keyword_is_traced_again():
 
 
 def test_replayed_blocks_are_listed_among_the_walks_leaves():
-    from nns_callbacks.estimation import input_specs
+    from nns_callbacks.input_specs import input_specs
     from nns_callbacks.walk import ModelWalk
 
     model = blocks_model(["relu"] * 3)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 import nns_callbacks
-from nns_callbacks.estimation import input_specs
+from nns_callbacks.input_specs import input_specs
 from nns_callbacks.registry import rule_for
 from nns_callbacks.walk import ModelWalk
 

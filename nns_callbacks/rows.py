@@ -1,0 +1,205 @@
+"""The rows of the per-layer table: one per layer call or op that adds something, built from the model walk.
+
+A ``Row``'s fields are the table's columns, in order (``layer_table`` adds the shares); ``Figures`` are a row's
+fields after its name, type and call, which replays of a block share.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import NamedTuple
+
+from . import notices
+from .call_costs import (
+    CallCost,
+    OwnedWeights,
+    ReplayRows,
+    StepRow,
+    WeightSizes,
+    adds_nothing,
+    backward_flops,
+    call_cost,
+    newly_kept,
+    saved_bytes,
+)
+from .replay import Replay
+from .walk import LeafCall, ModelWalk
+
+
+class Figures(NamedTuple):
+    """A row's figures after its name, type and call: MACs and FLOPs of the whole batch, bytes."""
+
+    output_shape: str
+    params: int
+    trainable_params: int
+    forward_macs: int
+    forward_flops: int
+    backward_flops: int
+    training_flops: int
+    weight_bytes: int
+    activation_bytes: int
+    counted: bool
+
+
+class Row(NamedTuple):
+    """One row of the per-layer table; its fields are the table's columns (``Figures`` after ``call``)."""
+
+    name: str
+    type: str
+    call: int
+    output_shape: str
+    params: int
+    trainable_params: int
+    forward_macs: int
+    forward_flops: int
+    backward_flops: int
+    training_flops: int
+    weight_bytes: int
+    activation_bytes: int
+    counted: bool
+
+
+class RowBuilder:
+    """The table's rows, added leaf by leaf: a row per leaf that adds something.
+
+    Leaves that share a template share its ``CallCost``; a replayed op has its ``StepRow``'s figures, and a
+    replay whose weights are all new has the rows of its trace's ``ReplayRows``.
+    """
+
+    def __init__(self, update_flops: int, unsupported, sizes: WeightSizes):
+        self.rows: list[Row] = []
+        self.claimed = OwnedWeights()
+        self.failures: list[str] = []
+        self._update_flops = update_flops
+        self._unsupported = unsupported
+        self._sizes = sizes
+        self._plans: dict[int, CallCost] = {}
+        self._places: dict[int, list[tuple]] = {}  # by trace: (step, plan, place) of each step
+        self._fresh: dict[int, ReplayRows] = {}  # by trace
+        self._kept: set[int] = set()
+
+    def add_replay(self, replay: Replay) -> None:
+        """The rows of a replay: its trace's fresh rows where all its weights are new, else step by step."""
+        fresh = self._fresh.get(id(replay.trace)) or self._fresh_replay(replay.trace)
+        if self._all_new(replay):
+            own = replay.own
+            self._unsupported.update(fresh.reported)
+            self.rows += [
+                Row(own[:-1] if suffix is None else own + suffix, type_, call_index, *row)
+                for (suffix, type_, row), call_index in zip(fresh.rows, replay.call_indices)
+                if row is not None
+            ]
+            return
+        for (step, plan, place), call_index in zip(self._places[id(replay.trace)], replay.call_indices):
+            if plan.reported:
+                self._unsupported.update(plan.reported)
+            if plan.is_layer:
+                path = replay.own[:-1] if step.suffix is None else replay.own + step.suffix
+                self._add(step.leaf, replay.mapping[step.layer_id], path, call_index, plan, place.newly_kept)
+            elif place.row is not None:
+                self.rows.append(Row(replay.own + step.suffix, plan.type, call_index, *place.row))
+
+    def add(self, leaf: LeafCall) -> None:
+        """The row of a leaf the walk recorded (not a replayed one)."""
+        plan = self._plans.get(id(leaf)) or self._plan(leaf)
+        if plan.reported:
+            self._unsupported.update(plan.reported)
+        self._add(leaf, leaf.layer, leaf.path, leaf.call_index, plan, newly_kept(leaf, plan.cost, self._kept))
+
+    def _add(self, leaf: LeafCall, layer, path: str, call_index: int, plan: CallCost, newly_kept: list[tuple]) -> None:
+        """The row of ``layer``'s call, which ``leaf`` records (or the leaf a replay repeats for it)."""
+        row = self._call_row(leaf, layer, plan, newly_kept, self.claimed)
+        if row is not None:
+            self.rows.append(Row(path, plan.type, call_index, *row))
+
+    def _call_row(self, leaf: LeafCall, layer, plan: CallCost, newly_kept: list[tuple], claimed: OwnedWeights):
+        """The row after name and call of ``layer``'s call (``None``: no row); a layer's weights that
+        ``claimed`` does not hold yet are its own."""
+        if plan.is_layer:
+            params, trainable, weight_bytes = self._sizes.total(claimed.new(layer))
+            if not leaf.in_call and adds_nothing(leaf, plan.counted, params, plan.cost, 0, 0):
+                return None  # a layer's row is decided by its weights: no need for its backward pass
+            dtype = getattr(layer, "compute_dtype", None)
+        else:
+            params = trainable = weight_bytes = 0
+            dtype = plan.dtype
+        return self._row(leaf, plan, params, trainable, weight_bytes, saved_bytes(leaf, plan.cost, dtype, newly_kept))
+
+    def _row(self, leaf, plan: CallCost, params, trainable, weight_bytes, saved) -> Figures | None:
+        """The row after name, type and call; ``None`` where it adds nothing."""
+        cost = plan.cost
+        backward = backward_flops(leaf, cost)
+        if adds_nothing(leaf, plan.counted, params, cost, backward, saved):
+            return None
+        forward = cost.forward_flops
+        training = forward + backward + self._update_flops * trainable
+        return Figures(plan.output_shape, params, trainable, cost.macs, forward, backward, training, weight_bytes,
+                       saved, plan.counted)
+
+    def _plan(self, template: LeafCall) -> CallCost:
+        plan = self._plans.get(id(template))
+        if plan is None:
+            plan = self._plans[id(template)] = call_cost(template, self.failures)
+        return plan
+
+    def _place_trace(self, trace) -> list[tuple]:
+        """``(step, plan, place)`` of each of a trace's steps; its place: what it keeps anew, as if the trace's
+        tensors were all new."""
+        kept: set[int] = set()
+        places = self._places[id(trace)] = []
+        for step in trace.steps:
+            plan = self._plan(step.template)
+            place = StepRow(newly_kept(step.leaf, plan.cost, kept))
+            if not plan.is_layer:
+                saved = saved_bytes(step.leaf, plan.cost, plan.dtype, place.newly_kept)
+                place.row = self._row(step.leaf, plan, 0, 0, 0, saved)
+            places.append((step, plan, place))
+        return places
+
+    def _fresh_replay(self, trace) -> ReplayRows:
+        """The rows of a replay of ``trace`` whose weights are all new: the traced layer's, as if no weight
+        had a row yet."""
+        claimed, rows, reported = OwnedWeights(), [], collections.Counter()
+        for step, plan, place in self._places.get(id(trace)) or self._place_trace(trace):
+            reported.update(plan.reported)
+            row = place.row
+            if plan.is_layer:
+                row = self._call_row(step.leaf, step.leaf.layer, plan, place.newly_kept, claimed)
+            rows.append((step.suffix, plan.type, row))
+        fresh = self._fresh[id(trace)] = ReplayRows(rows, reported)
+        return fresh
+
+    def _all_new(self, replay: Replay) -> bool:
+        """Whether none of the replay's weights has a row yet; they have then."""
+        return self.claimed.all_new(replay.weights, replay.mapping.values())
+
+
+def layer_columns(
+    model, weights: list, walk: ModelWalk, update_flops: int, unsupported, sizes: WeightSizes
+) -> dict[str, list]:
+    """The table's columns (``weights``: the model's); warns of the rules that failed."""
+    rows = RowBuilder(update_flops, unsupported, sizes)
+    for entry in walk.entries:
+        if isinstance(entry, Replay):
+            rows.add_replay(entry)
+        else:
+            rows.add(entry)
+    for message in rows.failures:
+        notices.warn(message, stacklevel=5)
+    table = rows.rows + own_weights_rows(model, weights, rows.claimed.ids, update_flops, sizes)
+    if not table:
+        return {name: [] for name in Row._fields}
+    return {name: list(column) for name, column in zip(Row._fields, zip(*table))}
+
+
+def own_weights_rows(model, weights: list, seen: set[int], update_flops: int, sizes: WeightSizes) -> list[Row]:
+    """The model's ``weights`` that no costed call owns (a subclassed model's own variables), as one row."""
+    rest = [w for w in weights if id(w) not in seen]
+    if not rest:
+        return []
+    params, trainable, nbytes = sizes.total(rest)
+    return [Row(
+        name=f"{model.name} (own weights)", type="weights", call=1, output_shape="", params=params,
+        trainable_params=trainable, forward_macs=0, forward_flops=0, backward_flops=0,
+        training_flops=update_flops * trainable, weight_bytes=nbytes, activation_bytes=0, counted=False,
+    )]
