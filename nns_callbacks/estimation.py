@@ -6,9 +6,6 @@ The pieces: ``input_specs`` (the symbolic inputs), ``walk`` (every call, with it
 
 from __future__ import annotations
 
-import contextlib
-import gc
-
 import keras
 
 from . import keras_compat as compat
@@ -38,7 +35,7 @@ def estimate(
     All figures are for the whole batch: see ``ModelCost``.
     """
     check_batch_size(batch_size)
-    with overriding_rules(rules), _collector_paused(), notices.once_per_cause():
+    with overriding_rules(rules), compat.patches.collector_paused(), notices.once_per_cause():
         specs = input_specs(model, batch_size, input_shape)
         optimizer = resolve_optimizer(model, optimizer)
         cost = _walked_cost(model, batch_size, specs, optimizer)
@@ -54,20 +51,6 @@ def _walked_cost(model, batch_size: int, specs, optimizer) -> ModelCost:
     walk = ModelWalk()
     walk.run(model, specs)
     return _model_cost(model, batch_size, walk, optimizer)
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector paused: the walk makes thousands of short-lived objects, which the
-    collector would otherwise scan several times over while they live."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost:

@@ -14,8 +14,6 @@ import threading
 from . import keras_compat as compat
 
 _ACTIVE = threading.local()
-_PATCH_LOCK = threading.Lock()
-_patch_users = 0
 
 
 def _active_walk():
@@ -33,7 +31,7 @@ def _layer_dunder_call(layer, *args, **kwargs):
     walk = _active_walk()
     if walk is None:
         return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
-    if walk.is_leaf(layer) and compat.calls_as_given(layer, args, kwargs):
+    if walk.speedups and walk.is_leaf(layer) and compat.calls_as_given(layer, args, kwargs):
         return _layer_symbolic_call(layer, *args, **kwargs)
     walk.bookkeeping.append(True)
     try:
@@ -65,21 +63,11 @@ def _op_symbolic_call(op, *args, **kwargs):
 @contextlib.contextmanager
 def recording(walk):
     """Route symbolic layer calls and Keras ops through ``walk`` in this thread while the block runs."""
-    global _patch_users
-    with _PATCH_LOCK:
-        _patch_users += 1
-        compat.patch_layer_calls(_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call, _walking)
-        compat.patch_symbolic_arithmetic()
-        compat.patch_symbolic_helpers()
-    previous = getattr(_ACTIVE, "walk", None)
-    _ACTIVE.walk = walk
-    try:
-        yield
-    finally:
-        _ACTIVE.walk = previous
-        with _PATCH_LOCK:
-            _patch_users -= 1
-            if _patch_users == 0:
-                compat.restore_layer_calls()
-                compat.restore_symbolic_arithmetic()
-                compat.restore_symbolic_helpers()
+    hooks = (_layer_dunder_call, _layer_symbolic_call, _op_symbolic_call, _walking)
+    with compat.patches.installed(*hooks, speedups=walk.speedups):
+        previous = getattr(_ACTIVE, "walk", None)
+        _ACTIVE.walk = walk
+        try:
+            yield
+        finally:
+            _ACTIVE.walk = previous

@@ -279,21 +279,21 @@ def test_symbolic_helpers_answer_as_keras_own_while_patched():
     layer = keras.layers.Dense(3)
     try:
         compat.patch_symbolic_helpers()
-        helpers = compat._OPERATION_MODULE.inspect
-        assert compat._LAYER_MODULE.inspect is helpers
+        helpers = compat.patches._OPERATION_MODULE.inspect
+        assert compat.patches._LAYER_MODULE.inspect is helpers
         for function in (_WithInit.__init__, layer.call, layer.compute_output_shape, functools.partial(_WithInit.__init__, None)):
             assert helpers.signature(function) == inspect.signature(function)
             assert helpers.signature(function) == inspect.signature(function)  # remembered, still the same
         assert helpers.getfullargspec(_WithInit.__init__) == inspect.getfullargspec(_WithInit.__init__)
         assert helpers.Parameter is inspect.Parameter
-        assert compat._NAMING_MODULE.to_snake_case("EinsumDense2D") == compat._ORIGINAL_TO_SNAKE_CASE("EinsumDense2D")
-        is_tensor = compat._BACKEND_MODULE.is_tensor
+        assert compat.patches._NAMING_MODULE.to_snake_case("EinsumDense2D") == compat.patches._ORIGINAL_TO_SNAKE_CASE("EinsumDense2D")
+        is_tensor = compat.patches._BACKEND_MODULE.is_tensor
         assert [is_tensor(x) for x in (KerasTensor((2,)), None, 3, keras.ops.ones((2,)))] == [False, False, False, True]
     finally:
         compat.restore_symbolic_helpers()
-    assert compat._OPERATION_MODULE.inspect is compat._LAYER_MODULE.inspect is inspect
-    assert compat._NAMING_MODULE.to_snake_case is compat._ORIGINAL_TO_SNAKE_CASE
-    assert compat._BACKEND_MODULE.is_tensor is compat.ORIGINAL_IS_TENSOR
+    assert compat.patches._OPERATION_MODULE.inspect is compat.patches._LAYER_MODULE.inspect is inspect
+    assert compat.patches._NAMING_MODULE.to_snake_case is compat.patches._ORIGINAL_TO_SNAKE_CASE
+    assert compat.patches._BACKEND_MODULE.is_tensor is compat.ORIGINAL_IS_TENSOR
     assert not compat.ORIGINAL_IS_TENSOR(KerasTensor((2,)))  # what the quick answer relies on
 
 
