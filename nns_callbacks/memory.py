@@ -15,7 +15,7 @@ import math
 import numbers
 import re
 
-from .devices import device_memory, peak_bytes_in_use  # noqa: F401 - read here by callback.py
+from .devices import device_memory, peak_bytes_in_use
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -92,3 +92,32 @@ def _memory_argument(memory_bytes) -> int:
     if isinstance(memory_bytes, bool) or not isinstance(memory_bytes, numbers.Real):
         raise TypeError(f"memory_bytes must be a number of bytes or a size like '80GiB', got {memory_bytes!r}")
     return checked_bytes(memory_bytes, f"memory_bytes={_shortened(repr(memory_bytes))}")
+
+
+def peak_memory_values(backend: str, cost) -> dict:
+    """The device's peak bytes in use so far, and its ratio to ``cost``'s estimate, where the backend can tell."""
+    peak = peak_bytes_in_use(backend)
+    if peak is None:
+        return {}
+    values = {"peak_memory_bytes": float(peak)}
+    if cost is not None and cost.training_bytes:
+        values["peak_memory_over_estimate"] = peak / cost.training_bytes
+    return values
+
+
+def too_big(model, cost, backend: str, input_shape=None) -> str | None:
+    """Where ``cost``'s training memory exceeds the device's: what to say, naming a batch that fits."""
+    from .cost import format_bytes
+
+    capacity = device_memory(backend) if cost is not None else None
+    needed = cost and (cost.compiled_training_bytes or cost.training_bytes)
+    if capacity is None or needed <= capacity:
+        return None
+    try:
+        fits = max_batch_size(model, capacity, input_shape=input_shape)
+    except Exception:  # noqa: BLE001  (advice only)
+        fits = None
+    advice = f"batch {fits} fits" if fits else "not even one sample fits"
+    which = "compiled" if cost.compiled_training_bytes else "estimated"
+    return (f"the {which} training memory, {format_bytes(needed)} for batch {cost.batch_size}, exceeds the device's "
+            f"{format_bytes(capacity)}: {advice} by the analytic estimate (ModelCost's memory)")

@@ -8,10 +8,10 @@ import numbers
 
 import keras
 
-from . import fit_context, hardware, notices
+from . import fit_context, hardware, notices, step_count
 from .estimation import estimate
 from .panels import WorkSources
-from .throughput import StepWork, Work
+from .throughput import StepWork, Work, empty_logs
 
 
 def validate_stated_flops(flops_per_step, flops_per_sample) -> None:
@@ -50,6 +50,7 @@ class RunCost:
         self.custom_step = False
         self.counted = None
         self.count_note = ""
+        self._training = None  # (StepWork, its log keys), made once per change
 
     def update(self, model, batch: int) -> bool:
         """Estimate the cost for ``batch`` where the model, its trainable flags, optimizer, batch or dtype policy
@@ -57,7 +58,7 @@ class RunCost:
         key = cost_key(model, batch)
         if key == self.key:
             return False
-        self.key = key
+        self.key, self._training = key, None
         self.custom_step = fit_context.has_custom_train_step(model)
         try:
             self.cost = estimate(
@@ -80,7 +81,7 @@ class RunCost:
     def resolve_peak(self, model, peak_flops) -> None:
         """The peak FLOP/s over every replica, once per run (measuring it takes a second)."""
         if not self.peak_resolved:
-            self.peak_resolved = True
+            self.peak_resolved, self._training = True, None
             self.peak = hardware.resolve_peak(
                 peak_flops, keras.backend.backend(), model.dtype_policy.compute_dtype,
                 replicas=fit_context.replicas(model), warn=lambda message: notices.warn(message, stacklevel=7),
@@ -104,6 +105,45 @@ class RunCost:
     def training_work(self) -> StepWork:
         hardware_work = None if self.counted is None else Work(0.0, self.counted.flops)
         return StepWork(self.model_work(), hardware_work)
+
+    def training(self) -> tuple:
+        """(the training work, the keys of Keras's logs it gives: tflops_per_sec, mfu, hfu); made once per change
+        of the cost, the peak or the counted step (the windows read it every few steps)."""
+        if self._training is None:
+            work = self.training_work()
+            self._training = work, self.log_keys(work)
+        return self._training
+
+    def log_keys(self, work: StepWork) -> tuple[bool, bool, bool]:
+        """Which of tflops_per_sec, mfu and hfu a pass of ``work`` logs."""
+        peak = self.peak_flops is not None
+        return work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak
+
+    def logs(self, rates, work: StepWork) -> dict[str, float]:
+        """Keras's logs of ``rates`` of a pass of ``work`` (all NaN where nothing was measurable)."""
+        keys = self.log_keys(work)
+        return empty_logs(*keys) if rates is None else rates.as_logs(*keys)
+
+    def count_first_step(self, model, count_step, warn) -> None:
+        """Count the first step's FLOPs where asked (``count_step``: True, or "auto" for a custom ``train_step``)
+        and the backend can; ``warn(message, cause)`` says where it cannot."""
+        self.counted, self.count_note, self._training = None, "", None
+        if not (count_step is True or (count_step == "auto" and self.custom_step)):
+            return
+        backend = keras.backend.backend()
+
+        def counted(step):
+            self.counted, self._training = step, None
+
+        def failed(error):
+            self.count_note = f"counting the step failed: {error!r}"
+            warn(f"could not count the training step's FLOPs ({error!r}): no HFU", "count failed")
+
+        if not step_count.counting_first_step(model, backend, counted, failed):
+            self.count_note = ("not counted on this backend (TensorFlow has no cheap counter): state the step's "
+                               "work with NNSCallback(flops_per_step=...)")
+            warn(f"the FLOPs of the training step are not counted on the {backend} backend: no HFU; state the "
+                 "model FLOPs of a step with NNSCallback(flops_per_step=...) for MFU", "not counted")
 
     def forward_work(self) -> StepWork:
         """Validation, evaluation, prediction: the model's forward FLOPs."""

@@ -88,7 +88,7 @@ def unwritable_validation(log_dir):
         def on_epoch_end(self, epoch, logs=None):
             folder = log_dir / "validation"
             nns = next(c for c in self.model_callbacks if isinstance(c, NNSCallback))
-            nns._writers.wait()  # the first epoch's summaries are written (by the writing thread)
+            nns.summaries.writers.wait()  # the first epoch's summaries are written (by the writing thread)
             if epoch == 0 and folder.is_dir():
                 for path in folder.iterdir():
                     path.unlink()
