@@ -18,14 +18,24 @@ _EXPORTS = {
     "NNSCallback": "callback",
     "LayerCall": "registry",
     "LayerCost": "registry",
-    "register_cost_rule": "registry",
+    "register_cost_rule": "custom_rules",
     "max_batch_size": "memory",
     "NNSWarning": "notices",
     "quiet_startup": "quiet",
+    "Throughput": "loop_throughput",
 }
 __all__ = [
-    "CONVENTIONS", "LayerCall", "LayerCost", "ModelCost", "NNSCallback", "NNSWarning", "estimate", "max_batch_size",
-    "quiet_startup", "register_cost_rule",
+    "CONVENTIONS",
+    "LayerCall",
+    "LayerCost",
+    "ModelCost",
+    "NNSCallback",
+    "NNSWarning",
+    "Throughput",
+    "estimate",
+    "max_batch_size",
+    "quiet_startup",
+    "register_cost_rule",
 ]
 
 

@@ -18,7 +18,7 @@ import keras
 
 from . import fit_context, memory, notices
 from . import keras_compat as compat
-from .hardware import validate_peak_flops
+from .arguments import validate_callback_arguments
 from .passes import FitState, PassRecord, end_steps, epoch_counts, forward_report
 from .run_cost import RunCost
 from .run_summaries import RunSummaries
@@ -62,7 +62,8 @@ class NNSCallback(keras.callbacks.Callback):
                  input_shape=None, print_summary: bool = False, top_layers: int = 12, compiled_memory: bool = False,
                  flops_per_step=None, flops_per_sample=None, count_step="auto", clock=time.perf_counter):
         super().__init__()
-        _validate(update_freq, peak_flops, batch_size, top_layers, count_step)
+        validate_callback_arguments(update_freq, peak_flops, batch_size, top_layers, count_step, flops_per_step,
+                                    flops_per_sample)
         if log_dir is not None:
             check_writable(str(log_dir))
         self.log_dir = None if log_dir is None else str(log_dir)
@@ -106,7 +107,8 @@ class NNSCallback(keras.callbacks.Callback):
         self._guard(self._begin_epoch, epoch)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._last_batch = max(self._last_batch, batch)
+        with self._lock:
+            self._last_batch = max(self._last_batch, batch)
         if self._train_marks:
             self._guard(self._train_batch_end, batch, logs)
 
@@ -161,13 +163,8 @@ class NNSCallback(keras.callbacks.Callback):
         self.summaries.chief = fit_context.is_chief(model)
         axes = self.summaries.open()
         self._train.plan, self._train.iterations = plan, self._iterations()
-        ledger = fit_context.SampleLedger()
-        ledger.watch(adapter)
-        self._fit = fit = FitState(
-            ledger, fit_context.keras_tensorboard(self, self.log_dir), (self.params or {}).get("steps"),
-            int(fit_context.safe(lambda: model.steps_per_execution) or 1), self._fresh(model, "train_function"),
-            start=0, restart=axes.begin_fit(self._train.iterations),
-            measures_memory=memory.peak_bytes_in_use(keras.backend.backend()) is not None)
+        self._fit = fit = fit_context.open_fit(self, model, adapter, self._fresh(model, "train_function"),
+                                               axes.begin_fit(self._train.iterations))
         fit.start = axes.step
         self.run.count_first_step(model, self.count_step, self._warn)
         too_big = memory.too_big(model, self.run.cost, keras.backend.backend(), self.run.input_shape)
@@ -219,16 +216,16 @@ class NNSCallback(keras.callbacks.Callback):
 
     def _close_window(self, window, logs):
         fit = self._fit
-        work, keys = self.run.training()
-        samples = fit.ledger.samples(window[0].steps, window[1].steps)
-        rates = window_rates(window, self._train.plan, work, self.run.peak_flops, samples)
+        training = self.run.training()
+        samples = fit.ledger.samples(window.start.steps, window.end.steps)
+        rates = window_rates(window, self._train.plan, training.work, self.run.peak_flops, samples)
         if rates is None:
             return
-        values = rates.as_logs(*keys)
+        values = rates.as_logs(*training.keys)
         if logs is not None:
             logs.update(values)
         if not fit.keras_tb_batches:
-            self.summaries.scalars("train", "batch_", values, self.summaries.axes.step_in_epoch(window[1].steps),
+            self.summaries.scalars("train", "batch_", values, self.summaries.axes.step_in_epoch(window.end.steps),
                                    "batch")
         self.summaries.flush_if_due()
 
@@ -251,7 +248,7 @@ class NNSCallback(keras.callbacks.Callback):
             if self.summaries.cost_panels_due(self.run, fit.start):
                 self.summaries.write_cost_panels(self.run, fit.start, fit.measures_memory)
         times = PassTimes(train.begin, train.end, train.meter.first)
-        train.report = pass_report(times, steps, samples, first_samples, self.run.training()[0],
+        train.report = pass_report(times, steps, samples, first_samples, self.run.training().work,
                                    self.run.peak_flops, train.compiles)
         self.summaries.axes.end_epoch(steps)
         fit.ledger.end_epoch(steps)
@@ -260,7 +257,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._report_training()
         train, test, fit = self._train.report, self._test.report, self._fit
         self._test.report = None
-        values = self.run.logs(train.rates, self.run.training()[0])
+        values = self.run.logs(train.rates, self.run.training().work)
         validation = self.run.logs(test.rates, self.run.forward_work()) if test is not None else {}
         if logs is not None:
             logs.update(values)
@@ -345,15 +342,3 @@ class NNSCallback(keras.callbacks.Callback):
                        "samples): steps/s are reported, samples/s, FLOP/s and MFU are not. Pass "
                        "NNSCallback(batch_size=<global batch size>).", "samples unknown")
 
-
-def _validate(update_freq, peak_flops, batch_size, top_layers, count_step) -> None:
-    """Wrong constructor arguments are a ``ValueError`` at once."""
-    if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1):
-        raise ValueError(f"update_freq must be 'epoch' or a positive number of steps, got {update_freq!r}")
-    validate_peak_flops(peak_flops)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if isinstance(top_layers, bool) or not isinstance(top_layers, int) or top_layers < 1:
-        raise ValueError(f"top_layers must be a positive integer, got {top_layers!r}")
-    if count_step not in ("auto", True, False):
-        raise ValueError(f"count_step must be 'auto', True or False, got {count_step!r}")

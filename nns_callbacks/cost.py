@@ -44,6 +44,11 @@ TOTAL_FIELDS = (
 PER_SAMPLE_FIELDS = ("forward_macs", "forward_flops", "backward_flops", "training_flops", "activation_bytes")
 
 
+def _per_sample(name: str) -> property:
+    """A property: the total ``name`` divided by the batch size."""
+    return property(lambda cost: getattr(cost, name) / cost.batch_size, doc=f"{name} / batch_size.")
+
+
 @dataclasses.dataclass
 class ModelCost:
     """What a model costs for one batch of ``batch_size`` samples."""
@@ -74,25 +79,11 @@ class ModelCost:
         """Weights + gradients + optimizer state + activations, in bytes."""
         return self.weight_bytes + self.gradient_bytes + self.optimizer_bytes + self.activation_bytes
 
-    @property
-    def forward_macs_per_sample(self) -> float:
-        return self.forward_macs / self.batch_size
-
-    @property
-    def forward_flops_per_sample(self) -> float:
-        return self.forward_flops / self.batch_size
-
-    @property
-    def backward_flops_per_sample(self) -> float:
-        return self.backward_flops / self.batch_size
-
-    @property
-    def training_flops_per_sample(self) -> float:
-        return self.training_flops / self.batch_size
-
-    @property
-    def activation_bytes_per_sample(self) -> float:
-        return self.activation_bytes / self.batch_size
+    forward_macs_per_sample = _per_sample("forward_macs")
+    forward_flops_per_sample = _per_sample("forward_flops")
+    backward_flops_per_sample = _per_sample("backward_flops")
+    training_flops_per_sample = _per_sample("training_flops")
+    activation_bytes_per_sample = _per_sample("activation_bytes")
 
     def per_sample(self) -> dict[str, float]:
         """The batch-proportional totals divided by the batch size."""

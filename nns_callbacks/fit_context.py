@@ -12,6 +12,8 @@ import os
 import keras
 
 from . import keras_compat as compat
+from .devices import peak_bytes_in_use
+from .passes import FitState
 from .throughput import BatchPlan
 
 
@@ -141,3 +143,14 @@ class SampleLedger:
     def end_epoch(self, steps: int) -> None:
         """The running epoch ran ``steps`` steps."""
         self.consumed += steps
+
+
+def open_fit(callback, model, adapter, compiles: bool, restart: int | None) -> FitState:
+    """The record of a fit that begins: the ledger of its data's batches, a Keras TensorBoard writing our logs, its
+    steps per epoch and per execution, whether its first step compiles, and where a resumed run restarts."""
+    ledger = SampleLedger()
+    ledger.watch(adapter)
+    return FitState(
+        ledger, keras_tensorboard(callback, callback.log_dir), (callback.params or {}).get("steps"),
+        int(safe(lambda: model.steps_per_execution) or 1), compiles, start=0, restart=restart,
+        measures_memory=peak_bytes_in_use(keras.backend.backend()) is not None)

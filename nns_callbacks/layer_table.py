@@ -5,6 +5,8 @@ Figures are 64-bit integer columns where no sum can pass 2**63 - 1, else Python 
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import pandas as pd
 
@@ -12,7 +14,7 @@ from .rows import Row
 
 _SHARED_COLUMNS = ("forward_flops", "training_flops", "activation_bytes")
 """The columns whose shares of their totals the table holds too (``<column>_share``)."""
-_COUNT_COLUMNS = tuple(name for name, kind in Row.__annotations__.items() if kind == "int")
+_COUNT_COLUMNS = tuple(name for name, kind in typing.get_type_hints(Row).items() if kind is int)
 COLUMNS = (
     *(name for name in Row._fields if name != "counted"),
     *(f"{name}_share" for name in _SHARED_COLUMNS),

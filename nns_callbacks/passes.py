@@ -5,6 +5,7 @@ the callback passes in."""
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 from . import keras_compat as compat
 from .throughput import BatchPlan, PassMeter, PassTimes, StepWork, pass_report
@@ -67,10 +68,18 @@ def end_steps(train: PassRecord, fit: FitState, time: float, read_count) -> None
         train.counted = read_count()
 
 
-def epoch_counts(train: PassRecord, fit: FitState, last_batch: int, iterations_delta) -> tuple:
-    """(steps, samples, samples of the first finished step(s)) of the epoch that ended."""
+class PassCounts(NamedTuple):
+    """A pass's steps and samples, and the samples of its first finished step(s) (the start-up mark)."""
+
+    steps: int
+    samples: float | None
+    first_samples: float | None
+
+
+def epoch_counts(train: PassRecord, fit: FitState, last_batch: int, iterations_delta) -> PassCounts:
+    """The counts of the epoch that ended."""
     steps = steps_run(last_batch, fit, iterations_delta)
-    return (steps, *samples_of(train, steps, fit.ledger))
+    return PassCounts(steps, *samples_of(train, steps, fit.ledger))
 
 
 def steps_run(last_batch: int, fit: FitState, iterations_delta) -> int:
@@ -82,8 +91,8 @@ def steps_run(last_batch: int, fit: FitState, iterations_delta) -> int:
     return min(steps, fit.steps_per_epoch) if fit.steps_per_epoch else steps
 
 
-def samples_of(record: PassRecord, steps: int, ledger=None) -> tuple:
-    """(samples of a pass, samples of its first finished step(s)), exact where the data or Keras tell: a ledger of
+def samples_of(record: PassRecord, steps: int, ledger=None) -> tuple[float | None, float | None]:
+    """Samples of a pass and of its first finished step(s), exact where the data or Keras tell: a ledger of
     a generator's batches, Keras's count (``record.counted``), a plan of arrays."""
     first = record.meter.first
     counted = (ledger.samples(0, steps) if ledger else None) or record.counted

@@ -230,15 +230,7 @@ def collecting_unsupported(counter: collections.Counter):
         _UNSUPPORTED.reset(token)
 
 _RULES: dict[type, Rule] = {}
-_builtins_loaded = False
-
-
-def _load_builtin_rules() -> None:
-    """Register the built-in rules first, so that user rules replace them and not the reverse."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        from . import rules  # noqa: F401
+"""The rules by class: the built-in ones (``rules``, registered on import) and the users' (``custom_rules``)."""
 
 
 def register_cost_rule(*layer_types: type, replace: bool = False):
@@ -254,7 +246,6 @@ def register_cost_rule(*layer_types: type, replace: bool = False):
             raise TypeError(f"register_cost_rule takes classes, got {layer_type!r}")
 
     def decorator(rule: Rule) -> Rule:
-        _load_builtin_rules()
         if not callable(rule):
             raise TypeError(f"a cost rule must be callable, got {rule!r}")
         for layer_type in layer_types:
@@ -301,7 +292,6 @@ def _rule_of(cls) -> Rule | None:
 
 def rule_for(layer) -> Rule | None:
     """The rule registered for ``type(layer)`` or its nearest ancestor, else ``None``."""
-    _load_builtin_rules()
     for cls in type(layer).__mro__:
         rule = _rule_of(cls)
         if rule is not None:
@@ -318,7 +308,6 @@ def fitting_rule(layer) -> Rule | None:
     rules register Keras's own subclasses that they fit, such as ``LSTM``).
     Keras ops (not layers) take their class's rule.
     """
-    _load_builtin_rules()
     for cls in type(layer).__mro__:
         rule = _rule_of(cls)
         if rule is not None:

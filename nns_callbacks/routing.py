@@ -33,20 +33,21 @@ def _layer_dunder_call(layer, *args, **kwargs):
         return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
     if walk.speedups and walk.is_leaf(layer) and compat.calls_as_given(layer, args, kwargs):
         return _layer_symbolic_call(layer, *args, **kwargs)
-    walk.bookkeeping.append(True)
-    try:
-        return compat.ORIGINAL_LAYER_CALL(layer, *args, **kwargs)
-    finally:
-        walk.bookkeeping.pop()
+    return _within(walk, True, compat.ORIGINAL_LAYER_CALL, layer, *args, **kwargs)
 
 
 def _layer_symbolic_call(layer, *args, **kwargs):
     walk = _active_walk()
     if walk is None:
         return compat.ORIGINAL_LAYER_SYMBOLIC_CALL(layer, *args, **kwargs)
-    walk.bookkeeping.append(False)
+    return _within(walk, False, walk.layer_call, layer, args, kwargs)
+
+
+def _within(walk, bookkeeping: bool, call, /, *args, **kwargs):
+    """``call(*args, **kwargs)`` with the ops it runs marked as Keras's bookkeeping or not."""
+    walk.bookkeeping.append(bookkeeping)
     try:
-        return walk.layer_call(layer, args, kwargs)
+        return call(*args, **kwargs)
     finally:
         walk.bookkeeping.pop()
 

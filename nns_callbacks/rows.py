@@ -41,22 +41,8 @@ class Figures(NamedTuple):
     counted: bool
 
 
-class Row(NamedTuple):
-    """One row of the per-layer table; its fields are the table's columns (``Figures`` after ``call``)."""
-
-    name: str
-    type: str
-    call: int
-    output_shape: str
-    params: int
-    trainable_params: int
-    forward_macs: int
-    forward_flops: int
-    backward_flops: int
-    training_flops: int
-    weight_bytes: int
-    activation_bytes: int
-    counted: bool
+Row = NamedTuple("Row", [("name", str), ("type", str), ("call", int), *Figures.__annotations__.items()])
+Row.__doc__ = "One row of the per-layer table; its fields are the table's columns: name, type, call, then ``Figures``."
 
 
 class RowBuilder:

@@ -3,26 +3,31 @@ FLOP/s, and the work per step behind FLOP/s, MFU (model FLOPs) and HFU (the step
 
 from __future__ import annotations
 
-import math
-import numbers
+from typing import NamedTuple
 
 import keras
 
 from . import fit_context, hardware, notices, step_count
+from .arguments import validate_stated_flops
 from .estimation import estimate
 from .panels import WorkSources
 from .throughput import StepWork, Work, empty_logs
 
 
-def validate_stated_flops(flops_per_step, flops_per_sample) -> None:
-    """At most one of them, a positive finite number of FLOPs, else ``ValueError``."""
-    if flops_per_step is not None and flops_per_sample is not None:
-        raise ValueError("pass flops_per_step or flops_per_sample, not both: they state the same work")
-    for name, value in (("flops_per_step", flops_per_step), ("flops_per_sample", flops_per_sample)):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive number of FLOPs (not MACs), got {value!r}")
+class LogKeys(NamedTuple):
+    """Which rate keys a pass logs: tflops_per_sec (a known work), mfu (model FLOPs and a peak), hfu (a counted
+    step and a peak)."""
+
+    flops: bool
+    mfu: bool
+    hfu: bool
+
+
+class TrainingWork(NamedTuple):
+    """The FLOPs of a training step and the log keys they give."""
+
+    work: StepWork
+    keys: LogKeys
 
 
 def cost_key(model, batch: int) -> tuple:
@@ -106,18 +111,18 @@ class RunCost:
         hardware_work = None if self.counted is None else Work(0.0, self.counted.flops)
         return StepWork(self.model_work(), hardware_work)
 
-    def training(self) -> tuple:
-        """(the training work, the keys of Keras's logs it gives: tflops_per_sec, mfu, hfu); made once per change
-        of the cost, the peak or the counted step (the windows read it every few steps)."""
+    def training(self) -> TrainingWork:
+        """The training work and the log keys it gives; made once per change of the cost, the peak or the counted
+        step (the windows read it every few steps)."""
         if self._training is None:
             work = self.training_work()
-            self._training = work, self.log_keys(work)
+            self._training = TrainingWork(work, self.log_keys(work))
         return self._training
 
-    def log_keys(self, work: StepWork) -> tuple[bool, bool, bool]:
+    def log_keys(self, work: StepWork) -> LogKeys:
         """Which of tflops_per_sec, mfu and hfu a pass of ``work`` logs."""
         peak = self.peak_flops is not None
-        return work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak
+        return LogKeys(work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak)
 
     def logs(self, rates, work: StepWork) -> dict[str, float]:
         """Keras's logs of ``rates`` of a pass of ``work`` (all NaN where nothing was measurable)."""

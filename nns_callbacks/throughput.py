@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from typing import NamedTuple
 
 NAN = float("nan")
 
@@ -137,6 +138,13 @@ class Mark:
     time: float
 
 
+class Window(NamedTuple):
+    """The marks that open and close a window of steps."""
+
+    start: Mark
+    end: Mark
+
+
 class PassMeter:
     """One pass: its first and latest finished step, and the edges of windows of ``window_steps`` steps.
 
@@ -157,7 +165,7 @@ class PassMeter:
             self.last: Mark | None = None
             self._edge: Mark | None = None
 
-    def step_end(self, steps: int, time: float) -> tuple[Mark, Mark] | None:
+    def step_end(self, steps: int, time: float) -> Window | None:
         """``steps`` steps had finished by ``time``; the window (start, end) this closes, if any."""
         with self._lock:
             if self.last is not None and steps <= self.last.steps:
@@ -182,19 +190,19 @@ class PassMeter:
                 self.first = Mark(self.first.steps, time)
             if self.window_steps is None or steps - self._edge.steps < self.window_steps:
                 return None
-            window, self._edge = (self._edge, mark), mark
+            window, self._edge = Window(self._edge, mark), mark
             return window
 
-    def span(self) -> tuple[Mark, Mark] | None:
-        """(first, last) finished step of the pass; ``None`` before two steps were seen."""
+    def span(self) -> Window | None:
+        """The first and last finished step of the pass; ``None`` before two steps were seen."""
         with self._lock:
             if self.first is None or self.last is self.first:
                 return None
-            return self.first, self.last
+            return Window(self.first, self.last)
 
 
 def window_rates(
-    window: tuple[Mark, Mark], plan: BatchPlan | None, work, peak: float | None, samples: float | None = None
+    window: Window, plan: BatchPlan | None, work, peak: float | None, samples: float | None = None
 ) -> Rates | None:
     """Rates of one window; ``samples`` where the data told them, else from the batch plan (unknown without one)."""
     start, end = window

@@ -23,7 +23,11 @@ import warnings
 
 import keras
 
-from . import control_flow, notices
+from . import (
+    control_flow,
+    notices,
+    rules,  # noqa: F401  (registers the built-in rules before any lookup)
+)
 from . import keras_compat as compat
 from .registry import LayerCall, broadcast, collecting_unsupported, fitting_rule, report_unsupported
 from .replay import GraphCall, Replay, ReplayCache, Trace, TraceStep, leaves

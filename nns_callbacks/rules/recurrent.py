@@ -32,6 +32,7 @@ the number of steps for LSTM and GRU).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import keras
 
@@ -106,13 +107,26 @@ def lstm_step(cell, batch: int, input_dim: int) -> LayerCost:
     dc_prev = dc f, di = dc g, dg = dc i (4); 3 sigma' (3 each), act'(g) (tanh: 4):
     25; bias gradient 4.
     """
-    n = batch * cell.units
+    update = _lstm_update(cell, batch * cell.units)
+    return gated_step(cell, batch, input_dim, 4, update.forward, update.backward, update.bias_grad)
+
+
+class GateUpdate(NamedTuple):
+    """FLOPs of a cell's elementwise update: forward, backward other than the bias gradient, bias gradient."""
+
+    forward: int
+    backward: int
+    bias_grad: int
+
+
+def _lstm_update(cell, n: int) -> GateUpdate:
+    """The LSTM gate update on ``n`` values (see ``lstm_step``)."""
     bias = 4 * n if cell.use_bias else 0
     sigma, sigma_backward = activation_costs(cell.recurrent_activation, 3 * n)
     act, act_backward = activation_costs(cell.activation, 2 * n)
     forward = 4 * n + bias + sigma + act + 3 * n + n
     backward = n + 2 * n + n + 4 * n + sigma_backward + act_backward
-    return gated_step(cell, batch, input_dim, 4, forward, backward, bias)
+    return GateUpdate(forward, backward, bias)
 
 
 def gru_step(cell, batch: int, input_dim: int) -> LayerCost:
@@ -146,13 +160,9 @@ def conv_lstm_step(cell, batch: int, step_shape: tuple[int, ...]) -> LayerCost:
     input_macs = positions * 4 * cell.filters * in_channels * taps
     recurrent_macs = positions * 4 * cell.filters * cell.filters * taps
     n = positions * cell.filters
-    bias = 4 * n if cell.use_bias else 0
-    sigma, sigma_backward = activation_costs(cell.recurrent_activation, 3 * n)
-    act, act_backward = activation_costs(cell.activation, 2 * n)
-    forward = 4 * n + bias + sigma + act + 3 * n + n
-    backward = n + 2 * n + n + 4 * n + sigma_backward + act_backward
+    update = _lstm_update(cell, n)
     saved = _STATE_TENSORS["ConvLSTMCell"] * n
-    return step_cost(input_macs, recurrent_macs, forward, saved, backward, bias)
+    return step_cost(input_macs, recurrent_macs, update.forward, saved, update.backward, update.bias_grad)
 
 
 def _conv_output_spatial(cell, step_shape, channels_last: bool) -> tuple[int, ...]:
