@@ -106,3 +106,16 @@ def test_an_estimated_table_has_the_columns_in_order():
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     assert list(nns_callbacks.estimate(model, batch_size=2).layers.columns) == list(layer_table.COLUMNS)
+
+
+def test_the_module_map_names_every_module():
+    """docs/architecture.md's table lists every module (a package's modules by its folder, ``rules/``)."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    listed = {cell.strip("` ") for line in text.splitlines() if line.startswith("|") for cell in line.split("|")[2:3]}
+    missing = []
+    for path in MODULES:
+        relative = path.relative_to(PACKAGE)
+        folder = f"{relative.parts[0]}/" if len(relative.parts) > 1 else None
+        if relative.name not in listed and folder not in listed:
+            missing.append(str(relative))
+    assert missing == []
