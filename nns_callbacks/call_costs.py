@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import functools
 import math
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -65,9 +66,18 @@ def backward_flops(leaf: LeafCall, cost: LayerCost) -> int:
 _KEPT = {"outputs": ("outputs",), "inputs": ("inputs",), "inputs+outputs": ("inputs", "outputs"), "nothing": ()}
 
 
-def newly_kept(leaf: LeafCall, cost: LayerCost, kept: set) -> list[tuple]:
-    """``(elements, dtype, is an input)`` of the tensors the call keeps for the backward pass that no earlier
-    call keeps already (``kept``: their ids, to which theirs are added)."""
+class Kept(NamedTuple):
+    """A tensor a call keeps for the backward pass: its walk id, elements and dtype, and whether it is an input."""
+
+    tensor_id: int
+    elements: int
+    dtype: object
+    is_input: bool
+
+
+def newly_kept(leaf: LeafCall, cost: LayerCost, kept: set) -> list[Kept]:
+    """The tensors the call keeps for the backward pass that no earlier call keeps already (``kept``: their ids,
+    to which theirs are added)."""
     if not (leaf.trains or leaf.needs_input_grad) or cost.saved_elements is not None:
         return []
     newly = []
@@ -76,22 +86,30 @@ def newly_kept(leaf: LeafCall, cost: LayerCost, kept: set) -> list[tuple]:
             if elements is None or tensor_id in kept:
                 continue  # a size Keras can't tell, or a tensor already counted
             kept.add(tensor_id)
-            newly.append((elements, tensor_dtype, side == "inputs"))
+            newly.append(Kept(tensor_id, elements, tensor_dtype, side == "inputs"))
     return newly
 
 
-def saved_bytes(leaf: LeafCall, cost: LayerCost, dtype, newly: list[tuple]) -> int:
-    """Bytes the call keeps for the backward pass: ``newly`` (see ``newly_kept``) and buffers of its own;
+def own_saved_bytes(leaf: LeafCall, cost: LayerCost, dtype) -> int:
+    """Bytes a call keeps of its own (not tensors of the walk): its rule's saved elements, else its buffers;
     ``dtype``: its layer's compute dtype, or ``None``."""
-    if not (leaf.trains or leaf.needs_input_grad):
-        return 0
     if cost.saved_elements is not None:
         dtype = dtype or (leaf.call.output_dtypes[0] if leaf.call.output_dtypes else None)
         return cost.saved_elements * itemsize(dtype or keras.config.floatx())
-    total = cost.buffers * itemsize(dtype or keras.config.floatx())
-    for elements, tensor_dtype, is_input in newly:  # a loop body's tensors are kept for each of its iterations
-        total += elements * itemsize(dtype if is_input and dtype else tensor_dtype) * leaf.repeats
-    return total
+    return cost.buffers * itemsize(dtype or keras.config.floatx())
+
+
+def kept_bytes(kept: Kept, dtype, repeats: int) -> int:
+    """Bytes of a kept tensor: an input in the call's compute dtype ``dtype`` (it casts its inputs), else in its
+    own; a loop body's tensors are kept for each of its ``repeats`` iterations."""
+    return kept.elements * itemsize(dtype if kept.is_input and dtype else kept.dtype) * repeats
+
+
+def saved_bytes(leaf: LeafCall, cost: LayerCost, dtype, newly: list[Kept]) -> int:
+    """Bytes the call keeps for the backward pass: ``newly`` (see ``newly_kept``) and buffers of its own."""
+    if not (leaf.trains or leaf.needs_input_grad):
+        return 0
+    return own_saved_bytes(leaf, cost, dtype) + sum(kept_bytes(kept, dtype, leaf.repeats) for kept in newly)
 
 
 class WeightSizes(dict):
@@ -171,7 +189,7 @@ class StepRow:
     """A trace step as every replay repeats it: what it keeps anew for the backward pass (a replay's tensors are
     its own), and for an op its ``rows.Figures`` (``None``: no row)."""
 
-    newly_kept: list[tuple]
+    newly_kept: list[Kept]
     row: tuple | None = None
 
 

@@ -168,6 +168,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also print the largest batch whose estimated training memory fits SIZE, e.g. 80GiB, 16GB or "
         "1.5GiB (1 byte to 1 PiB; table, markdown and json)",
     )
+    parser.add_argument(
+        "--devices", type=_positive_int, default=1, metavar="N",
+        help="plan data parallelism over N devices: the batch is global, and memory, FLOPs and traffic are also "
+        "given per device (--fit-memory: the largest global batch whose per-device memory fits)",
+    )
     parser.add_argument("--list", action="store_true", help="list the keras.applications names and exit")
     return parser
 
@@ -278,7 +283,7 @@ def _estimate(loaded: LoadedModel, args):
 
     try:
         return estimate(loaded.model, batch_size=args.batch_size, input_shape=loaded.input_shape,
-                        optimizer=args.optimizer)
+                        optimizer=args.optimizer, distribution=args.devices)
     except Exception as error:  # noqa: BLE001  (a shape that does not fit fails inside the model)
         message = one_line(error)
         if loaded.input_shape is not None:
@@ -291,7 +296,8 @@ def _estimate(loaded: LoadedModel, args):
 def _max_batch(loaded: LoadedModel, args) -> int:
     from .memory import max_batch_size
 
-    return max_batch_size(loaded.model, args.fit_memory, optimizer=args.optimizer, input_shape=loaded.input_shape)
+    return max_batch_size(loaded.model, args.fit_memory, optimizer=args.optimizer, input_shape=loaded.input_shape,
+                          distribution=args.devices)
 
 
 def _with_max_batch(text: str, args, fits: int) -> str:
@@ -302,7 +308,9 @@ def _with_max_batch(text: str, args, fits: int) -> str:
         return json.dumps(report, indent=2)
     from .cost import format_bytes
 
-    return f"{text}\nLargest batch whose estimated training memory fits {format_bytes(args.fit_memory)}: {fits}"
+    per_device = f" per device over {args.devices} devices" if args.devices > 1 else ""
+    return (f"{text}\nLargest batch whose estimated training memory{per_device} fits {format_bytes(args.fit_memory)}: "
+            f"{fits}")
 
 
 def render(cost, output_format: str, max_rows: int | None, label: str = "") -> str:

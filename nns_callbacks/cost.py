@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .per_device import PerDeviceCost
 
 CONVENTIONS = (
     "A MAC is one multiply-add; a FLOP is one floating-point operation, so a MAC is 2 FLOPs "
@@ -44,6 +48,18 @@ TOTAL_FIELDS = (
 PER_SAMPLE_FIELDS = ("forward_macs", "forward_flops", "backward_flops", "training_flops", "activation_bytes")
 
 
+def _per_device(name: str) -> property:
+    """A property: one device's ``name`` (the whole figure where one device holds it all)."""
+    return property(lambda cost: getattr(cost.per_device, name) if cost.per_device else getattr(cost, name),
+                    doc=f"One device's {name}.")
+
+
+def _per_token(name: str) -> property:
+    """A property: the total ``name`` divided by the batch's tokens (``None`` where the input is no token sequence)."""
+    return property(lambda cost: getattr(cost, name) / (cost.batch_size * cost.tokens_per_sample)
+                    if cost.tokens_per_sample else None, doc=f"{name} / (batch_size x tokens_per_sample).")
+
+
 def _per_sample(name: str) -> property:
     """A property: the total ``name`` divided by the batch size."""
     return property(lambda cost: getattr(cost, name) / cost.batch_size, doc=f"{name} / batch_size.")
@@ -73,6 +89,14 @@ class ModelCost:
     unsupported: dict[str, int]
     compiled_training_bytes: int | None = None
     """XLA's memory analysis of the jitted training step (JAX backend, ``estimate(compiled_memory=True)``)."""
+    tokens_per_sample: int | None = None
+    """Tokens in a sample where the input is a token sequence (its length, padding included), else ``None``."""
+    devices: int = 1
+    """Devices the model is spread over (``estimate(distribution=...)``)."""
+    mesh_shape: dict[str, int] = dataclasses.field(default_factory=dict)
+    """The mesh's axes and their sizes (empty on one device)."""
+    per_device: PerDeviceCost | None = None
+    """One device's share (``per_device.PerDeviceCost``); ``None``: one device holds it all."""
 
     @property
     def training_bytes(self) -> int:
@@ -84,6 +108,25 @@ class ModelCost:
     backward_flops_per_sample = _per_sample("backward_flops")
     training_flops_per_sample = _per_sample("training_flops")
     activation_bytes_per_sample = _per_sample("activation_bytes")
+
+    forward_flops_per_token = _per_token("forward_flops")
+    training_flops_per_token = _per_token("training_flops")
+    per_device_weight_bytes = _per_device("weight_bytes")
+    per_device_gradient_bytes = _per_device("gradient_bytes")
+    per_device_optimizer_bytes = _per_device("optimizer_bytes")
+    per_device_activation_bytes = _per_device("activation_bytes")
+    per_device_training_bytes = _per_device("training_bytes")
+    per_device_training_flops = _per_device("training_flops")
+
+    @property
+    def per_device_communication_bytes(self) -> int:
+        """Bytes one device sends per training step for the collectives (0 on one device)."""
+        return self.per_device.communication_bytes if self.per_device else 0
+
+    @property
+    def per_device_compiled_training_bytes(self) -> int | None:
+        """XLA's memory of the sharded training step for one device (``compiled_memory=True``)."""
+        return self.per_device.compiled_training_bytes if self.per_device else self.compiled_training_bytes
 
     def per_sample(self) -> dict[str, float]:
         """The batch-proportional totals divided by the batch size."""
@@ -101,10 +144,21 @@ class ModelCost:
         result.update(self.per_sample())
         if self.compiled_training_bytes is not None:
             result["compiled_training_bytes"] = int(self.compiled_training_bytes)
+        if self.tokens_per_sample:
+            result.update(tokens_per_sample=self.tokens_per_sample, forward_flops_per_token=self.forward_flops_per_token,
+                          training_flops_per_token=self.training_flops_per_token)
+        if self.per_device is not None:
+            result.update(devices=self.devices, mesh_shape=dict(self.mesh_shape), per_device=self._per_device_dict())
         result["unsupported"] = dict(self.unsupported)
         result["conventions"] = CONVENTIONS
         result["layers"] = json.loads(self.layers.to_json(orient="records"))
         return result
+
+    def _per_device_dict(self) -> dict:
+        share = self.per_device
+        values = {field.name: getattr(share, field.name) for field in dataclasses.fields(share)}
+        values["training_bytes"] = share.training_bytes
+        return {name: value for name, value in values.items() if value is not None}
 
     def to_json(self, path=None, indent: int = 2) -> str | None:
         """``to_dict()`` as JSON text, or written to ``path``."""
@@ -152,7 +206,22 @@ class ModelCost:
             f"memory {format_bytes(self.training_bytes)} = weights {format_bytes(self.weight_bytes)} + "
             f"gradients {format_bytes(self.gradient_bytes)} + optimizer {format_bytes(self.optimizer_bytes)} + "
             f"activations {format_bytes(self.activation_bytes)}"
+        ) + self._per_device_lines()
+
+    def _per_device_lines(self) -> str:
+        """One device's share, where several hold the model: memory, FLOPs, what it sends, the notes."""
+        share = self.per_device
+        if share is None:
+            return ""
+        mesh = " x ".join(f"{name} {size}" for name, size in self.mesh_shape.items())
+        lines = (
+            f"\nper device ({self.devices} devices, mesh {mesh}): memory {format_bytes(share.training_bytes)} = "
+            f"weights {format_bytes(share.weight_bytes)} + gradients {format_bytes(share.gradient_bytes)} + "
+            f"optimizer {format_bytes(share.optimizer_bytes)} + activations {format_bytes(share.activation_bytes)} + "
+            f"gradient buffer {format_bytes(share.gradient_buffer_bytes)} | training step "
+            f"{format_count(share.training_flops)}FLOP | sends {format_bytes(share.communication_bytes)} per step"
         )
+        return lines + "".join(f"\nnote: {note}" for note in share.notes)
 
     def __str__(self) -> str:
         return self.summary()

@@ -13,51 +13,69 @@ from . import notices
 from . import rules as _builtin_rules  # noqa: F401  (registers the built-in rules)
 from .call_costs import RULE_FAILED, WeightSizes
 from .cost import ModelCost
-from .input_specs import check_batch_size, input_specs
+from .input_specs import check_batch_size, input_specs, tokens_per_sample
 from .layer_table import layer_table
+from .mesh import Placement, placement
 from .optimizers import optimizer_cost, resolve_optimizer
-from .registry import overriding_rules
+from .per_device import per_device_cost
+from .registry import attention_kernel, overriding_rules
 from .rows import layer_columns
 from .walk import ModelWalk
 
 
 def estimate(
-    model, batch_size: int = 1, input_shape=None, optimizer=None, rules=None, compiled_memory: bool = False
+    model, batch_size: int = 1, input_shape=None, optimizer=None, rules=None, compiled_memory: bool = False,
+    distribution="auto", attention="auto",
 ) -> ModelCost:
     """Estimate parameters, MACs, FLOPs and memory of one training step of ``model``.
 
-    ``batch_size`` samples per step; ``input_shape`` (without the batch axis; a list
-    or dict for several inputs) is needed when the model is not built or has
-    dimensions of unknown size; ``optimizer`` (instance or name) defaults to the
-    compiled one; ``rules`` (``{layer class: rule}``) replace or add cost rules for
-    this call only; ``compiled_memory`` adds XLA's memory analysis of the jitted
-    training step on the JAX backend (it compiles the step: seconds for a large model).
-    All figures are for the whole batch: see ``ModelCost``.
+    ``batch_size`` samples per step (the global batch, over all devices); ``input_shape``
+    (without the batch axis; a list or dict for several inputs) is needed when the model
+    is not built or has dimensions of unknown size; ``optimizer`` (instance or name)
+    defaults to the compiled one; ``rules`` (``{layer class: rule}``) replace or add cost
+    rules for this call only; ``compiled_memory`` adds XLA's memory analysis of the jitted
+    training step on the JAX backend (it compiles the step: seconds for a large model);
+    ``distribution``: the devices the step is spread over, for the ``per_device_*``
+    figures: ``"auto"`` (the active ``keras.distribution``, else the model's
+    ``tf.distribute`` strategy), a Keras distribution, a strategy, a number of devices
+    (data parallel) or ``None`` (one device); ``attention``: the attention kernel whose
+    memory to count, ``"fused"`` (flash: no scores kept), ``"materialized"`` or ``"auto"``
+    (as this backend and device run it).  Figures are for the whole batch: see ``ModelCost``.
     """
     check_batch_size(batch_size)
-    with overriding_rules(rules), compat.patches.collector_paused(), notices.once_per_cause():
+    placed = placement(distribution, model)
+    with overriding_rules(rules), attention_kernel(attention), compat.patches.collector_paused(), \
+            notices.once_per_cause():
         specs = input_specs(model, batch_size, input_shape)
         optimizer = resolve_optimizer(model, optimizer)
-        cost = _walked_cost(model, batch_size, specs, optimizer)
+        cost = _walked_cost(model, batch_size, specs, optimizer, placed)
     if compiled_memory:
-        from .compiled import compiled_training_bytes
+        from .compiled import compiled_figures
 
-        cost.compiled_training_bytes = compiled_training_bytes(model, batch_size, optimizer, input_shape)
+        compiled = compiled_figures(model, batch_size, optimizer, input_shape, distribution if placed else None)
+        if compiled is not None:
+            cost.compiled_training_bytes = compiled.training_bytes
+            if cost.per_device is not None:
+                cost.per_device.compiled_training_bytes = compiled.training_bytes
+                cost.per_device.compiled_training_flops = compiled.flops
     return cost
 
 
-def _walked_cost(model, batch_size: int, specs, optimizer) -> ModelCost:
+def _walked_cost(model, batch_size: int, specs, optimizer, placed: Placement | None) -> ModelCost:
     """Walk the model called on ``specs`` and cost the walk, which is gone (freed at once) when this returns."""
     walk = ModelWalk()
     walk.run(model, specs)
-    return _model_cost(model, batch_size, walk, optimizer)
+    cost = _model_cost(model, batch_size, walk, optimizer, placed)
+    cost.tokens_per_sample = tokens_per_sample(specs)
+    return cost
 
 
-def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost:
+def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer, placed: Placement | None) -> ModelCost:
     opt_cost = optimizer_cost(optimizer)
     sizes = WeightSizes()
     weights = compat.weights(model)
-    columns = layer_columns(model, weights, walk, opt_cost.update_flops, walk.unsupported, sizes)
+    plans: dict = {}
+    columns = layer_columns(model, weights, walk, opt_cost.update_flops, walk.unsupported, sizes, plans)
     layers, sums = layer_table(columns)
     _warn_unsupported(model.name, walk.unsupported, walk.reasons)
     params, trainable, weight_bytes = sizes.total(weights)
@@ -83,6 +101,10 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
         activation_bytes=sums["activation_bytes"],
         layers=layers,
         unsupported=dict(walk.unsupported),
+        devices=placed.mesh.devices if placed else 1,
+        mesh_shape=dict(placed.mesh.shape) if placed else {},
+        per_device=per_device_cost(weights, walk.entries, plans, placed, opt_cost.slots, opt_cost.update_flops)
+        if placed else None,
     )
 
 

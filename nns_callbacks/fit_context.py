@@ -12,7 +12,7 @@ import os
 import keras
 
 from . import keras_compat as compat
-from .devices import peak_bytes_in_use
+from . import memory
 from .passes import FitState
 from .throughput import BatchPlan
 
@@ -153,4 +153,4 @@ def open_fit(callback, model, adapter, compiles: bool, restart: int | None) -> F
     return FitState(
         ledger, keras_tensorboard(callback, callback.log_dir), (callback.params or {}).get("steps"),
         int(safe(lambda: model.steps_per_execution) or 1), compiles, start=0, restart=restart,
-        measures_memory=peak_bytes_in_use(keras.backend.backend()) is not None)
+        measures_memory=memory.peak_bytes_in_use(keras.backend.backend()) is not None)

@@ -181,3 +181,13 @@ def _specs_like(model, shapes, batch_size):
     if isinstance(shapes, list):
         return [spec(s, i) for i, s in enumerate(shapes)]
     return spec(shapes, 0)
+
+
+def tokens_per_sample(specs) -> int | None:
+    """The sequence length of a token input (integers of shape (batch, length)), padding included; ``None`` where
+    no input is a token sequence (images, features)."""
+    for spec in keras.tree.flatten(specs):
+        dtype = keras.backend.standardize_dtype(spec.dtype)
+        if len(spec.shape) == 2 and ("int" in dtype) and spec.shape[1]:
+            return int(spec.shape[1])
+    return None

@@ -51,34 +51,41 @@ def checked_bytes(value: float, shown: str) -> int:
     return int(value)
 
 
-def max_batch_size(model, memory_bytes=None, optimizer=None, input_shape=None) -> int:
-    """The largest batch whose estimated training memory fits ``memory_bytes`` (default: the device's).
+def max_batch_size(model, memory_bytes=None, optimizer=None, input_shape=None, distribution="auto") -> int:
+    """The largest global batch whose estimated training memory per device fits ``memory_bytes`` (default: one
+    device's).
 
-    ``memory_bytes`` is a number of bytes or a string such as ``"80GiB"``; ``0`` is returned
-    when even one sample does not fit.
+    ``memory_bytes`` is a number of bytes or a string such as ``"80GiB"``; ``distribution`` as for
+    ``estimate`` (a number of devices plans data parallelism): the batch is a multiple of the devices the batch is
+    split over, each device holding its share.  ``0`` is returned when even one sample per device does not fit.
     """
     import keras
 
     from .estimation import estimate
+    from .mesh import placement
 
     if memory_bytes is None:
         memory_bytes = device_memory(keras.backend.backend())
         if memory_bytes is None:
             raise ValueError("no accelerator memory is known here: pass max_batch_size(model, memory_bytes=...)")
     memory = _memory_argument(memory_bytes)
+    placed = placement(distribution, model)
+    share = placed.mesh.data_parallel if placed else 1
 
     def training_bytes(batch: int) -> int:
-        return estimate(model, batch_size=batch, optimizer=optimizer, input_shape=input_shape).training_bytes
+        cost = estimate(model, batch_size=batch, optimizer=optimizer, input_shape=input_shape,
+                        distribution=distribution if placed else None)
+        return cost.per_device_training_bytes
 
-    one, two = training_bytes(1), training_bytes(2)
-    per_sample, fixed = two - one, 2 * one - two
+    one, two = training_bytes(share), training_bytes(2 * share)
+    per_share, fixed = two - one, 2 * one - two
     if one > memory:
         return 0
-    if per_sample <= 0:
+    if per_share <= 0:
         raise ValueError("the estimated memory does not grow with the batch size: any batch fits")
-    batch = max(1, math.floor((memory - fixed) / per_sample))
-    while batch > 1 and training_bytes(batch) > memory:  # guards a model whose memory is not quite linear
-        batch -= 1
+    batch = share * max(1, math.floor((memory - fixed) / per_share))
+    while batch > share and training_bytes(batch) > memory:  # guards a model whose memory is not quite linear
+        batch -= share
     return batch
 
 
@@ -110,7 +117,7 @@ def too_big(model, cost, backend: str, input_shape=None) -> str | None:
     from .cost import format_bytes
 
     capacity = device_memory(backend) if cost is not None else None
-    needed = cost and (cost.compiled_training_bytes or cost.training_bytes)
+    needed = cost and (cost.per_device_compiled_training_bytes or cost.per_device_training_bytes)
     if capacity is None or needed <= capacity:
         return None
     try:
@@ -118,6 +125,7 @@ def too_big(model, cost, backend: str, input_shape=None) -> str | None:
     except Exception:  # noqa: BLE001  (advice only)
         fits = None
     advice = f"batch {fits} fits" if fits else "not even one sample fits"
-    which = "compiled" if cost.compiled_training_bytes else "estimated"
+    which = "compiled" if cost.per_device_compiled_training_bytes else "estimated"
+    which += " per-device" if cost.devices > 1 else ""
     return (f"the {which} training memory, {format_bytes(needed)} for batch {cost.batch_size}, exceeds the device's "
             f"{format_bytes(capacity)}: {advice} by the analytic estimate (ModelCost's memory)")

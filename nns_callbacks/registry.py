@@ -229,6 +229,28 @@ def collecting_unsupported(counter: collections.Counter):
     finally:
         _UNSUPPORTED.reset(token)
 
+ATTENTION_KERNELS = ("auto", "fused", "materialized")
+_ATTENTION: contextvars.ContextVar[str] = contextvars.ContextVar("nns_attention_kernel", default="auto")
+
+
+@contextlib.contextmanager
+def attention_kernel(kind: str = "auto"):
+    """Cost attention in this block as ``kind`` runs: ``"fused"`` (flash: keeps O(seq) per head, not the scores),
+    ``"materialized"`` (keeps the scores and the softmax), or ``"auto"`` (as the backend and device would run it)."""
+    if kind not in ATTENTION_KERNELS:
+        raise ValueError(f"attention must be one of {', '.join(ATTENTION_KERNELS)}, got {kind!r}")
+    token = _ATTENTION.set(kind)
+    try:
+        yield
+    finally:
+        _ATTENTION.reset(token)
+
+
+def attention_kernel_kind() -> str:
+    """The attention kernel asked for in this block (see ``attention_kernel``)."""
+    return _ATTENTION.get()
+
+
 _RULES: dict[type, Rule] = {}
 """The rules by class: the built-in ones (``rules``, registered on import) and the users' (``custom_rules``)."""
 

@@ -52,14 +52,14 @@ class RowBuilder:
     replay whose weights are all new has the rows of its trace's ``ReplayRows``.
     """
 
-    def __init__(self, update_flops: int, unsupported, sizes: WeightSizes):
+    def __init__(self, update_flops: int, unsupported, sizes: WeightSizes, plans: dict[int, CallCost] | None = None):
         self.rows: list[Row] = []
         self.claimed = OwnedWeights()
         self.failures: list[str] = []
         self._update_flops = update_flops
         self._unsupported = unsupported
         self._sizes = sizes
-        self._plans: dict[int, CallCost] = {}
+        self._plans = {} if plans is None else plans  # by id of the leaf or template they cost
         self._places: dict[int, list[tuple]] = {}  # by trace: (step, plan, place) of each step
         self._fresh: dict[int, ReplayRows] = {}  # by trace
         self._kept: set[int] = set()
@@ -161,10 +161,11 @@ class RowBuilder:
 
 
 def layer_columns(
-    model, weights: list, walk: ModelWalk, update_flops: int, unsupported, sizes: WeightSizes
+    model, weights: list, walk: ModelWalk, update_flops: int, unsupported, sizes: WeightSizes, plans=None
 ) -> dict[str, list]:
-    """The table's columns (``weights``: the model's); warns of the rules that failed."""
-    rows = RowBuilder(update_flops, unsupported, sizes)
+    """The table's columns (``weights``: the model's); warns of the rules that failed.  ``plans``: a dict that
+    keeps each call's ``CallCost`` by the id of its leaf or template, for a caller that needs them again."""
+    rows = RowBuilder(update_flops, unsupported, sizes, plans)
     for entry in walk.entries:
         if isinstance(entry, Replay):
             rows.add_replay(entry)

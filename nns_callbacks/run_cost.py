@@ -16,11 +16,12 @@ from .throughput import StepWork, Work, empty_logs
 
 class LogKeys(NamedTuple):
     """Which rate keys a pass logs: tflops_per_sec (a known work), mfu (model FLOPs and a peak), hfu (a counted
-    step and a peak)."""
+    step and a peak), tokens_per_sec (a token-sequence model: its tokens per sample)."""
 
     flops: bool
     mfu: bool
     hfu: bool
+    tokens_per_sample: int | None = None
 
 
 class TrainingWork(NamedTuple):
@@ -122,7 +123,9 @@ class RunCost:
     def log_keys(self, work: StepWork) -> LogKeys:
         """Which of tflops_per_sec, mfu and hfu a pass of ``work`` logs."""
         peak = self.peak_flops is not None
-        return LogKeys(work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak)
+        tokens = self.cost.tokens_per_sample if self.cost is not None else None
+        return LogKeys(work.achieved is not None, work.model is not None and peak, work.hardware is not None and peak,
+                       tokens)
 
     def logs(self, rates, work: StepWork) -> dict[str, float]:
         """Keras's logs of ``rates`` of a pass of ``work`` (all NaN where nothing was measurable)."""

@@ -86,13 +86,17 @@ class Rates:
     mfu: float | None
     hfu: float | None = None
 
-    def as_logs(self, flops: bool = True, mfu: bool = True, hfu: bool = False) -> dict[str, float]:
-        """Keras ``logs``: samples_per_sec, steps_per_sec, tflops_per_sec (TFLOP/s = 1e12 FLOP/s), mfu, hfu.
+    def as_logs(self, flops: bool = True, mfu: bool = True, hfu: bool = False,
+                tokens_per_sample: int | None = None) -> dict[str, float]:
+        """Keras ``logs``: samples_per_sec, steps_per_sec, tflops_per_sec (TFLOP/s = 1e12 FLOP/s), mfu, hfu, and
+        tokens_per_sec (samples/s x ``tokens_per_sample``, padding included) for a token-sequence model.
 
         ``flops``, ``mfu`` and ``hfu`` say whether those keys belong to this run at all
         (a known cost, a known peak, a counted step); an unknown value is NaN.
         """
         logs = {"samples_per_sec": _or_nan(self.samples_per_sec), "steps_per_sec": self.steps_per_sec}
+        if tokens_per_sample:
+            logs["tokens_per_sec"] = _or_nan(self.samples_per_sec and self.samples_per_sec * tokens_per_sample)
         if flops:
             logs["tflops_per_sec"] = NAN if self.flops_per_sec is None else self.flops_per_sec / 1e12
         if mfu:
@@ -102,9 +106,10 @@ class Rates:
         return logs
 
 
-def empty_logs(flops: bool = True, mfu: bool = True, hfu: bool = False) -> dict[str, float]:
+def empty_logs(flops: bool = True, mfu: bool = True, hfu: bool = False,
+               tokens_per_sample: int | None = None) -> dict[str, float]:
     """The rate keys of a pass with nothing measurable: all NaN."""
-    return Rates(0, None, 0.0, None, NAN, None, None).as_logs(flops, mfu, hfu)
+    return Rates(0, None, 0.0, None, NAN, None, None).as_logs(flops, mfu, hfu, tokens_per_sample)
 
 
 def _or_nan(value: float | None) -> float:

@@ -6,10 +6,12 @@ activations, so both of their operands get a gradient product backward.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
 from ..keras_compat import DotProductAttention
-from ..registry import LayerCall, LayerCost, register_builtin_rule, register_cost_rule
+from ..registry import LayerCall, LayerCost, attention_kernel_kind, register_builtin_rule, register_cost_rule
 from .activations import BACKWARD_FLOPS_PER_ELEMENT, FLOPS_PER_ELEMENT
 
 
@@ -36,6 +38,39 @@ def attention_cost(
         internal_grad_flops=4 * score_macs + backward + softmax_backward,
         saved_elements=saved,
     )
+
+
+def runs_fused(flash_attention, dtype) -> bool:
+    """Whether attention runs as a fused (flash) kernel: as asked (``estimate(attention=...)``), as the op's
+    ``flash_attention`` argument says, else as the backend decides: torch's scaled-dot-product attention picks a
+    flash kernel (on CPUs too); JAX uses cuDNN's on a GPU for 16-bit inputs, and its TPU kernel; TensorFlow and
+    JAX on a CPU materialise the scores."""
+    kind = attention_kernel_kind()
+    if kind != "auto":
+        return kind == "fused"
+    if flash_attention is not None:
+        return bool(flash_attention)
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return True
+    if backend == "jax":
+        platform = _jax_platform()
+        return platform == "tpu" or (platform == "gpu" and str(dtype) in ("float16", "bfloat16"))
+    return False
+
+
+@functools.cache
+def _jax_platform() -> str:
+    import jax
+
+    return jax.devices()[0].platform
+
+
+def _layer_runs_fused(layer, call: LayerCall) -> bool:
+    """Keras's attention layers call the fused op only without dropout and without returned scores."""
+    if getattr(layer, "dropout", 0) or getattr(layer, "_dropout", 0) or call.argument("return_attention_scores"):
+        return False
+    return runs_fused(getattr(layer, "_flash_attention", None), getattr(layer, "compute_dtype", None))
 
 
 def _masked(call: LayerCall, *names: str) -> bool:
@@ -70,7 +105,8 @@ def multi_head_attention(layer, call: LayerCall) -> LayerCost:
     bias = heads * (q_len * key_dim + kv_len * (key_dim + value_dim)) + q_len * out_dim
     masking = 2 * scores if _masked(call, "attention_mask", "use_causal_mask", "query_mask", "value_mask") else 0
     scaling = q_len * heads * key_dim
-    saved = 3 * scores + q_len * heads * (key_dim + value_dim) + kv_len * heads * (key_dim + value_dim)
+    kept_scores = q_len * heads if _layer_runs_fused(layer, call) else 3 * scores  # fused: the log-sum-exp
+    saved = kept_scores + q_len * heads * (key_dim + value_dim) + kv_len * heads * (key_dim + value_dim)
     return attention_cost(
         projection_macs, score_macs, scores, (masking + scaling, scaling), bias if layer.use_bias else 0, saved
     )
@@ -99,7 +135,8 @@ def grouped_query_attention(layer, call: LayerCall) -> LayerCost:
     bias = batch * (tq * hq * dim + 2 * tv * hkv * dim + tq * out_dim)
     masking = 2 * scores if _masked(call, "attention_mask", "use_causal_mask", "query_mask", "value_mask") else 0
     scaling = batch * tq * hq * dim
-    saved = 3 * scores + batch * (2 * tq * hq * dim + 2 * tv * hkv * dim)
+    kept_scores = batch * tq * hq if _layer_runs_fused(layer, call) else 3 * scores  # fused: the log-sum-exp
+    saved = kept_scores + batch * (2 * tq * hq * dim + 2 * tv * hkv * dim)
     return attention_cost(
         projection_macs,
         2 * scores * dim,
@@ -164,5 +201,8 @@ def dot_product_attention_op(op, call: LayerCall) -> LayerCost:
     soft_cap = op.attn_logits_soft_cap is not None
     forward = scores * (1 + bias + masked + 3 * soft_cap)
     backward = scores * (1 + masked + 4 * soft_cap)
-    saved = 2 * scores + call.output_elements  # logits and probabilities, as the unfused path keeps
+    if runs_fused(op.flash_attention, call.output_dtypes[0] if call.output_dtypes else None):
+        saved = batch * heads * t_q + call.output_elements  # the log-sum-exp per query and head, and the output
+    else:
+        saved = 2 * scores + call.output_elements  # logits and probabilities, as the unfused path keeps
     return attention_cost(0, scores * (dim + value[-1]), scores, (forward, backward), 0, saved)
