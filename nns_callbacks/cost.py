@@ -179,10 +179,25 @@ class ModelCost:
             fmt = format_bytes if name.endswith("_bytes") else format_count
             per = fmt(value / self.batch_size) if name in PER_SAMPLE_FIELDS else ""
             lines.append(f"| {name} | {fmt(value)} | {per} |")
+        lines += self._per_device_markdown()
         lines += ["", _markdown_table(self.layers, max_rows)]
         if self.unsupported:
             lines += ["", not_counted(self.unsupported)]
         return "\n".join(lines)
+
+    def _per_device_markdown(self) -> list[str]:
+        """One device's share as a Markdown table, where several hold the model."""
+        share = self.per_device
+        if share is None:
+            return []
+        mesh = " x ".join(f"{name} {size}" for name, size in self.mesh_shape.items())
+        lines = ["", f"Per device ({self.devices} devices, mesh {mesh}):", "", "| quantity | per device |",
+                 "| --- | ---: |"]
+        for name in ("weight_bytes", "gradient_bytes", "optimizer_bytes", "activation_bytes", "gradient_buffer_bytes",
+                     "training_bytes", "communication_bytes"):
+            lines.append(f"| {name} | {format_bytes(getattr(share, name))} |")
+        lines.append(f"| training_flops | {format_count(share.training_flops)} |")
+        return lines + [f"- {note}" for note in share.notes]
 
     def summary(self, max_rows: int | None = None, label: str | None = None) -> str:
         """The terminal table, like ``model.summary()``: one header, the layer rows, the totals, what was not counted."""

@@ -9,6 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 BACKEND_SUITES = {"jax": "jax_backend", "torch": "torch_backend"}
 collect_ignore = [suite for backend, suite in BACKEND_SUITES.items() if os.environ.get("KERAS_BACKEND") != backend]
+if os.environ.get("KERAS_BACKEND") != "jax" or "device_count=8" not in os.environ.get("XLA_FLAGS", ""):
+    collect_ignore.append("jax_devices")  # eight virtual devices: tests/test_jax_devices.py
 
 
 @pytest.fixture(autouse=True, scope="session")
