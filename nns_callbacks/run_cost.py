@@ -32,11 +32,13 @@ class TrainingWork(NamedTuple):
 
 
 def cost_key(model, batch: int) -> tuple:
-    """What the estimate depends on: the model, its trainable flags, its optimizer, the batch, the dtype policy."""
+    """What the estimate depends on: the model, its trainable flags, its optimizer, the batch, the dtype policy, the
+    distribution it trains under."""
     optimizer = getattr(model, "optimizer", None)
     trainable = tuple(bool(w.trainable) for w in model.weights)
     policy = getattr(getattr(model, "dtype_policy", None), "name", None)
-    return id(model), trainable, id(optimizer), type(optimizer).__name__, batch, policy, bool(model.built)
+    distribution = id(keras.distribution.distribution())
+    return id(model), trainable, id(optimizer), type(optimizer).__name__, batch, policy, bool(model.built), distribution
 
 
 class RunCost:
