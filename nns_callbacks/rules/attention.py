@@ -201,7 +201,7 @@ def dot_product_attention_op(op, call: LayerCall) -> LayerCost:
     soft_cap = op.attn_logits_soft_cap is not None
     forward = scores * (1 + bias + masked + 3 * soft_cap)
     backward = scores * (1 + masked + 4 * soft_cap)
-    if runs_fused(op.flash_attention, call.output_dtypes[0] if call.output_dtypes else None):
+    if runs_fused(getattr(op, "flash_attention", None), call.output_dtypes[0] if call.output_dtypes else None):
         saved = batch * heads * t_q + call.output_elements  # the log-sum-exp per query and head, and the output
     else:
         saved = 2 * scores + call.output_elements  # logits and probabilities, as the unfused path keeps
