@@ -3,7 +3,7 @@
 A FLOP is one floating-point operation (a multiply-add counts as 2). Every peak is a DENSE figure per
 device: vendors headline 2:4-sparse Tensor Core numbers that are twice as high, and those are halved here.
 A missing (chip, precision) entry means unknown, never zero. Memory bandwidth is the device memory's (HBM
-or GDDR) in bytes/s as the datasheet gives it. The README's table is printed by
+or GDDR) in bytes/s as the datasheet gives it. The chip table of docs/performance.md is printed by
 ``python -m nns_callbacks.chips --markdown`` and a test keeps the two equal.
 
 Nothing here imports a framework.
@@ -27,7 +27,7 @@ class Chip:
     """One accelerator: its key and label, the name tokens it matches, dense peaks, bandwidth and sources."""
 
     name: str  # the key match_chip returns, e.g. "h100 sxm"
-    label: str  # as the README shows it
+    label: str  # as docs/performance.md shows it
     matches: tuple[str, ...]  # alternatives: each the space-separated tokens that must all appear
     excludes: str  # tokens none of which may appear
     peaks: dict[str, float]  # dense FLOP/s per precision
@@ -172,17 +172,17 @@ def table_bandwidth(device_name: str) -> float | None:
 
 
 def _tflops(value: float | None) -> str:
-    """A peak in the README's units: '989.4 T', '-' where unknown."""
+    """A peak in the chip table's units: '989.4 T', '-' where unknown."""
     return "-" if value is None else f"{value / _T:g} T"
 
 
 def _bytes_per_sec(value: float) -> str:
-    """A bandwidth in the README's units: '3.35 TB/s' or '900 GB/s'."""
+    """A bandwidth in the chip table's units: '3.35 TB/s' or '900 GB/s'."""
     return f"{value / 1e12:g} TB/s" if value >= 1e12 else f"{value / _G:g} GB/s"
 
 
 def markdown_table() -> str:
-    """The README's chip table: dense peak FLOP/s per precision and memory bandwidth, one row per chip."""
+    """The chip table of docs/performance.md: dense peak FLOP/s per precision and memory bandwidth, one row per chip."""
     lines = [
         "| Chip | float32 | TF32 | bfloat16 | float16 | float8 | Memory bandwidth |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -199,9 +199,9 @@ def sources_text() -> str:
 
 
 def main(argv=None) -> int:
-    """``python -m nns_callbacks.chips --markdown`` prints the README's table; ``--sources`` the sources."""
+    """``python -m nns_callbacks.chips --markdown`` prints docs/performance.md's chip table; ``--sources`` the sources."""
     parser = argparse.ArgumentParser(prog="python -m nns_callbacks.chips", description=main.__doc__)
-    parser.add_argument("--markdown", action="store_true", help="the README's chip table")
+    parser.add_argument("--markdown", action="store_true", help="the chip table of docs/performance.md")
     parser.add_argument("--sources", action="store_true", help="the source of each chip's figures")
     args = parser.parse_args(argv)
     if args.sources:

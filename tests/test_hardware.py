@@ -1,5 +1,5 @@
 """The chip table (nns_callbacks.chips): matching real device names, datasheet peaks and bandwidths, sources,
-the README's table; and the old import names of nns_callbacks.hardware."""
+the chip table of docs/performance.md; and the old import names of nns_callbacks.hardware."""
 
 import math
 import pathlib
@@ -12,7 +12,7 @@ import pytest
 from nns_callbacks import chips, hardware
 from nns_callbacks.chips import CHIPS, PRECISIONS, match_chip, precision_for, table_bandwidth, table_peak
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+CHIP_TABLE_PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 
 # Device names as frameworks report them (nvidia-smi, JAX device_kind, torch, TensorFlow device details).
 REAL_NAMES = [
@@ -197,17 +197,17 @@ def test_tf32_falls_back_to_float32_on_pre_ampere_chips():
     assert chips.chip_peak(chips.chip_named("t4"), "tfloat32") == ("float32", 8.1e12)
 
 
-def _readme_chip_table() -> str:
-    """The README's generated region, between its two markers."""
-    text = README.read_text(encoding="utf-8")
+def _docs_chip_table() -> str:
+    """docs/performance.md's generated region, between its two markers."""
+    text = CHIP_TABLE_PAGE.read_text(encoding="utf-8")
     found = re.search(r"<!-- chip table:[^\n]*-->\n(.*?)<!-- end of the chip table -->", text, re.DOTALL)
-    assert found, "README.md has lost the chip table's markers"
+    assert found, "docs/performance.md has lost the chip table's markers"
     return found.group(1)
 
 
-def test_readme_chip_table_is_the_generated_one():
+def test_docs_chip_table_is_the_generated_one():
     # On failure: python -m nns_callbacks.chips --markdown, and paste it between the markers.
-    assert _readme_chip_table() == chips.markdown_table()
+    assert _docs_chip_table() == chips.markdown_table()
 
 
 def test_the_chips_command_prints_the_table_and_the_sources():

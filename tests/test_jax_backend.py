@@ -1,19 +1,10 @@
 """Runs tests/jax_backend under the JAX backend, in a subprocess: Keras picks its backend once per process."""
 
-import os
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
-HERE = pathlib.Path(__file__).parent
+from tests.backend_suite import run_backend_suite
 
 
-def test_jax_backend_suite():
+def test_jax_backend_suite(capsys):
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    command = [sys.executable, "-m", "pytest", str(HERE / "jax_backend"), "-q", "-p", "no:cacheprovider"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=HERE.parent)
-    print(result.stdout[-20000:], result.stderr[-5000:])
-    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
+    run_backend_suite("jax_backend", "jax", capsys, {"JAX_PLATFORMS": "cpu"})
