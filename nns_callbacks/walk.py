@@ -329,7 +329,7 @@ class ModelWalk(control_flow.Bodies):
 
     def _raise_if_too_small(self, path: str, type_name: str, inputs: list, error: Exception) -> None:
         """Keras's refusal of an input smaller than a layer's window is the caller's input shape to fix."""
-        if isinstance(error, ValueError) and "zero or negative" in str(error):
+        if compat.says_output_too_small(error):
             shapes = ", ".join(str(tuple(x.shape)) for x in inputs if is_symbolic(x))
             self.too_small = (f"the input of {path} ({type_name}), of shape {shapes}, is smaller than its window: "
                               f"{error} Give a larger input_shape.")

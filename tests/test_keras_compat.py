@@ -455,3 +455,11 @@ def test_the_running_fit_shows_its_callback_list():
     probe, other = ListProbe(), keras.callbacks.History()
     compiled().fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0, callbacks=[probe, other])
     assert probe in probe.found.callbacks and other in probe.found.callbacks
+
+
+def test_keras_says_an_input_smaller_than_a_window_gives_no_output():
+    layer = keras.layers.Conv2D(4, 5)
+    with pytest.raises(ValueError) as refused:
+        layer(keras.KerasTensor((1, 3, 3, 3)))
+    assert compat.says_output_too_small(refused.value)
+    assert not compat.says_output_too_small(ValueError("some other trouble"))

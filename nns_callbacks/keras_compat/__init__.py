@@ -56,6 +56,7 @@ from .layers import (  # noqa: F401
     present,
     producer_name,
     run_graph,
+    says_output_too_small,
     sublayer_mapping,
     sublayers,
     type_name,

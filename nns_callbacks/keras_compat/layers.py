@@ -206,3 +206,10 @@ def layer_classes(names: str) -> tuple[type, ...]:
     return tuple(getattr(keras.layers, name) for name in names.split() if hasattr(keras.layers, name))
 
 
+_TOO_SMALL_WORDS = ("zero or negative", "would be negative")
+
+
+def says_output_too_small(error: Exception) -> bool:
+    """Whether Keras refused an input smaller than a layer's window (an output size below one).  Keras says so
+    only in its message: "zero or negative" (3.9 and later), "would be negative" (3.8).  Public alternative: none."""
+    return isinstance(error, ValueError) and any(words in str(error) for words in _TOO_SMALL_WORDS)
