@@ -262,6 +262,8 @@ class NNSCallback(keras.callbacks.Callback):
         if logs is not None:
             logs.update(values)
             logs.update({f"val_{k}": v for k, v in validation.items()})
+        if over := self.run.above_peak(values):
+            self._warn(over, "above peak")
         step = self.summaries.axes.epoch(epoch)
         if not fit.keras_tb_writes("epoch"):
             self.summaries.scalars("train", "epoch_", values, step, "epoch")

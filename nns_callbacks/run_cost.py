@@ -99,6 +99,16 @@ class RunCost:
     def peak_flops(self) -> float | None:
         return self.peak.flops_per_sec if self.peak else None
 
+    def above_peak(self, logs: dict) -> str | None:
+        """What to say where a pass's MFU or HFU passes 100%: the peak or the FLOPs are wrong, not the hardware."""
+        over = {key: value for key in ("mfu", "hfu") if (value := logs.get(key)) is not None and value > 1}
+        if not over:
+            return None
+        shown = ", ".join(f"{key.upper()} {value:.0%}" for key, value in over.items())
+        return (f"{shown} above 100%: the peak ({self.peak.source}: {self.peak.flops_per_sec:.3g} FLOP/s over "
+                f"{self.peak.devices} device(s)) is below what the run achieved, or the step's FLOPs are overstated; "
+                "pass peak_flops= with the device's dense peak, or peak_flops='measure!'")
+
     def model_work(self) -> Work | None:
         """The model FLOPs of a training step: stated, else the estimate's (not for a custom ``train_step``)."""
         if self.flops_per_step is not None:

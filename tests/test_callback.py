@@ -314,3 +314,20 @@ def test_sharing_log_dir_with_keras_tensorboard_writes_each_tag_once(tmp_path, k
     # 4 steps of 32 in 4 s
     assert events[("train", "epoch_samples_per_sec")][0] == (0, 32.0)
     assert ("validation", "epoch_mfu") in events and ("train", "cost/params") in events
+
+
+def test_an_mfu_above_100_percent_is_never_written_silently():
+    x, y = data(64)
+    callback = NNSCallback(log_dir=None, peak_flops=1000.0, clock=TickClock())  # far below what any run achieves
+    with pytest.warns(UserWarning, match=r"MFU \d+% above 100%: the peak \(peak_flops argument: 1e\+03 FLOP/s"):
+        history = dense_model().fit(x, y, batch_size=16, epochs=2, callbacks=[callback], verbose=0)
+    assert min(history.history["mfu"]) > 1
+
+
+def test_an_mfu_within_the_peak_says_nothing_of_it():
+    x, y = data(64)
+    callback = NNSCallback(log_dir=None, peak_flops=1e18, clock=TickClock())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dense_model().fit(x, y, batch_size=16, epochs=1, callbacks=[callback], verbose=0)
+    assert not [w for w in caught if "above 100%" in str(w.message)]
