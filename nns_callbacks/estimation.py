@@ -57,7 +57,7 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
     opt_cost = optimizer_cost(optimizer)
     sizes = WeightSizes()
     weights = compat.weights(model)
-    columns = layer_columns(model, weights, walk, opt_cost.update_flops, walk.unsupported, sizes)
+    columns = layer_columns(model, weights, walk, opt_cost, walk.unsupported, sizes)
     layers, sums = layer_table(columns)
     _warn_unsupported(model.name, walk.unsupported, walk.reasons)
     params, trainable, weight_bytes = sizes.total(weights)
@@ -81,6 +81,9 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer) -> ModelCost
         gradient_bytes=trainable_bytes,
         optimizer_bytes=int(opt_cost.slots * trainable_bytes),
         activation_bytes=sums["activation_bytes"],
+        forward_bytes_moved=sums["forward_bytes_moved"],
+        backward_bytes_moved=sums["backward_bytes_moved"],
+        optimizer_bytes_moved=sums["optimizer_bytes_moved"],
         layers=layers,
         unsupported=dict(walk.unsupported),
     )
