@@ -8,6 +8,9 @@ dtype, weights and their gradients in the variable's dtype.  What a call compute
 FLOPs: a frozen layer writes no weight gradient, a call whose inputs need none writes no input gradient,
 and a call that takes no part in the backward pass moves nothing there.
 
+A layer costed as a whole that runs as several kernels (attention) also writes and reads back the
+intermediate tensors its rule names (``LayerCost.intermediate_elements``), and their gradients.
+
 Exceptions: a view (a reshape, a flatten, an identity) moves nothing; a gather (an embedding lookup, a
 ``take``) reads and writes only the rows it gathers, at most its table; a traced layer's own row moves
 nothing (its ops do), nor does an uncounted call.  A free op inside a traced layer's ``call`` (a
@@ -53,13 +56,21 @@ class Traffic(NamedTuple):
     backward: int
 
 
+def element_bytes(dtype) -> int:
+    """Bytes of one element of ``dtype``; 0 for one of no fixed size (strings), which no device kernel reads."""
+    try:
+        return itemsize(dtype)
+    except TypeError:
+        return 0
+
+
 def _tensor_bytes(described: tuple, dtype=None) -> int:
     """Bytes of ``(id, elements, dtype)`` tensors, each in its own dtype (or ``dtype`` for the float ones)."""
     total = 0
     for _, elements, tensor_dtype in described:
         if elements is not None:
             cast = dtype if dtype and "float" in str(tensor_dtype) else tensor_dtype
-            total += elements * itemsize(cast)
+            total += elements * element_bytes(cast)
     return total
 
 
@@ -80,7 +91,7 @@ def op_operands(leaf) -> tuple[Operand, ...]:
     arrays of rank 1 and more (weights' values, variables) weights, anything else a constant."""
     operands = []
     for x, shape in zip(tensors((leaf.call.args, leaf.call.kwargs)), leaf.call.input_shapes):
-        nbytes = math.prod(d or 0 for d in shape) * itemsize(keras.backend.standardize_dtype(x.dtype))
+        nbytes = math.prod(d or 0 for d in shape) * element_bytes(x.dtype)
         if is_symbolic(x):
             operands.append(Operand(nbytes, INPUT))
         elif is_weight_like(x):
@@ -124,14 +135,16 @@ def gradients(leaf, operands: tuple[Operand, ...]) -> list[bool]:
 
 
 def call_traffic(leaf, plan: CallCost, operands: tuple[Operand, ...], dtype) -> Traffic:
-    """Forward: operands read + outputs written; backward (where the call takes part): output gradients and
-    kept tensors read, weights read where an input gradient is computed, gradients written; x repeats."""
+    """Forward: operands read + outputs written + intermediates written and read; backward (where the call takes
+    part): output gradients and kept tensors read, weights read where an input gradient is computed,
+    gradients written, intermediates' gradients written and read; x repeats."""
     if moves_nothing(leaf, plan):
         return Traffic(0, 0)
     repeats = leaf.repeats
     outputs = _tensor_bytes(leaf.outputs) * repeats
     operands = gathered(operands, plan, outputs // repeats)
-    forward = sum(operand.nbytes for operand in operands) * repeats + outputs
+    passed = 2 * plan.cost.intermediate_elements * element_bytes(dtype or _output_dtype(leaf))  # already x repeats
+    forward = sum(operand.nbytes for operand in operands) * repeats + outputs + passed
     if not (leaf.trains or leaf.needs_input_grad):
         return Traffic(forward, 0)
     grads = gradients(leaf, operands)
@@ -139,7 +152,11 @@ def call_traffic(leaf, plan: CallCost, operands: tuple[Operand, ...], dtype) -> 
     input_grad = any(grad for operand, grad in zip(operands, grads) if operand.role == INPUT)
     weights = sum(operand.nbytes for operand in operands if operand.role == WEIGHT) if input_grad else 0
     kept = saved_bytes(leaf, plan.cost, dtype, kept_tensors(leaf, plan.cost))
-    return Traffic(forward, outputs + kept + (weights + written) * repeats)
+    return Traffic(forward, outputs + kept + passed + (weights + written) * repeats)
+
+
+def _output_dtype(leaf) -> str:
+    return leaf.call.output_dtypes[0] if leaf.call.output_dtypes else keras.config.floatx()
 
 
 def kept_tensors(leaf, cost) -> list[tuple]:

@@ -20,10 +20,12 @@ def attention_cost(
     elementwise: tuple[int, int],
     projection_bias: int,
     saved: int,
+    intermediate: int | None = None,
 ) -> LayerCost:
     """Weight products (projections), activation products and a softmax over ``scores`` elements.
 
-    ``elementwise`` is (forward, backward) FLOPs of the other elementwise work.
+    ``elementwise`` is (forward, backward) FLOPs of the other elementwise work; ``intermediate``: the elements
+    of the tensors the layer's kernels pass to each other (default: those it keeps, ``saved``).
     """
     softmax = round(FLOPS_PER_ELEMENT["softmax"] * scores)
     softmax_backward = round(BACKWARD_FLOPS_PER_ELEMENT["softmax"] * scores)
@@ -35,6 +37,7 @@ def attention_cost(
         weight_grad_flops=2 * projection_macs + projection_bias,
         internal_grad_flops=4 * score_macs + backward + softmax_backward,
         saved_elements=saved,
+        intermediate_elements=saved if intermediate is None else intermediate,
     )
 
 
@@ -165,4 +168,4 @@ def dot_product_attention_op(op, call: LayerCall) -> LayerCost:
     forward = scores * (1 + bias + masked + 3 * soft_cap)
     backward = scores * (1 + masked + 4 * soft_cap)
     saved = 2 * scores + call.output_elements  # logits and probabilities, as the unfused path keeps
-    return attention_cost(0, scores * (dim + value[-1]), scores, (forward, backward), 0, saved)
+    return attention_cost(0, scores * (dim + value[-1]), scores, (forward, backward), 0, saved, 2 * scores)
