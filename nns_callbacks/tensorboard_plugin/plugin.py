@@ -42,8 +42,9 @@ _SCALARS_PLUGIN = "scalars"
 _MAX_POINTS = 1000
 STALE_AFTER_S = 30 * 60
 """Where a run's lock cannot be checked: a run still "running" with no write for this long is interrupted."""
-_SUMMARY_LEAVES = ("layers", "conventions")
-"""Cost-document fields the ``runs`` listing leaves out (the per-layer rows and the prose): ``layers`` has them."""
+_SUMMARY_LEAVES = ("layers", "conventions", "roofline", "by_kind")
+"""Cost-document fields the ``runs`` listing leaves out (the per-layer rows, the prose, the roofline's points and
+the roll-up by kind): ``layers`` has them."""
 
 
 class DocumentError(ValueError):
@@ -51,9 +52,10 @@ class DocumentError(ValueError):
 
 
 def throughput_tags() -> list[str]:
-    """The scalar tags the throughput charts draw: per epoch and per window, and the measured memory."""
+    """The scalar tags the throughput charts draw: per epoch and per window, the measured memory and the
+    roofline's predicted step time."""
     rates = [prefix + name for prefix in ("epoch_", "batch_") for name in metadata.RATE_NAMES]
-    return rates + ["epoch_" + name for name in metadata.MEMORY_NAMES]
+    return rates + ["epoch_" + name for name in metadata.MEMORY_NAMES + metadata.ROOFLINE_NAMES]
 
 
 def sibling_validation_run(run: str) -> str | None:
