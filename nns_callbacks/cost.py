@@ -137,8 +137,8 @@ class ModelCost:
         }
         result.update({name: int(getattr(self, name)) for name in TOTAL_FIELDS})
         result.update({name: int(getattr(self, name)) for name in BYTES_MOVED_FIELDS})
-        intensity = self.arithmetic_intensity
-        result["arithmetic_intensity"] = None if intensity != intensity else intensity  # NaN: nothing moved
+        moved = self.training_bytes_moved
+        result["arithmetic_intensity"] = self.training_flops / moved if moved else None  # None: nothing moved
         result.update(self.per_sample())
         if self.compiled_training_bytes is not None:
             result["compiled_training_bytes"] = int(self.compiled_training_bytes)

@@ -9,10 +9,10 @@ from typing import NamedTuple
 import keras
 
 from . import bandwidth, fit_context, hardware, notices, step_count
-from .peaks import AUTO
 from .arguments import validate_stated_flops
 from .estimation import estimate
 from .panels import WorkSources
+from .peaks import AUTO
 from .throughput import StepWork, Work, empty_logs
 
 
