@@ -1,4 +1,5 @@
-"""The ``nns`` TensorBoard plugin: JSON routes under ``/data/plugin/nns/`` and the Cost tab's ES module.
+"""The ``nns`` TensorBoard plugin: JSON routes under ``/data/plugin/nns/`` and the Cost tab's ES modules
+(``index.js``, and ``roofline.js`` which it imports).
 
 Routes (all JSON but ``index.js``):
 - ``runs``: every run with a cost document (``nns/cost``) or a run-status document (``nns/run``): its
@@ -197,6 +198,7 @@ class NNSPlugin(base_plugin.TBPlugin):
     def get_plugin_apps(self):
         return {
             "/index.js": self._serve_module,
+            "/roofline.js": self._serve_module,
             "/runs": self._serve_runs,
             "/layers": self._serve_layers,
             "/throughput": self._serve_throughput,
@@ -323,7 +325,9 @@ class NNSPlugin(base_plugin.TBPlugin):
     # Routes.
     @wrappers.Request.application
     def _serve_module(self, request):
-        source = importlib.resources.files(__package__).joinpath("static", "index.js").read_bytes()
+        """``index.js`` or the module it imports (``roofline.js``), by the request's last path part."""
+        name = posixpath.basename(request.path)
+        source = importlib.resources.files(__package__).joinpath("static", name).read_bytes()
         return http_util.Respond(request, source, "application/javascript")
 
     @wrappers.Request.application
