@@ -89,13 +89,15 @@ function rooflineChart(roofline, measured) {
   return chart;
 }
 
+const shortName = (name) => (String(name).length > 40 ? `…${String(name).slice(-39)}` : other(name));
+
 function topTable(roofline) {
   const rows = roofline.top || [];
   const head = ["layer", "type", "predicted time", "share of the step", "bound", "intensity", "FLOPs", "bytes moved"];
   return el("table", { class: "roofline-top", "data-testid": "roofline-top" },
     el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { class: i > 1 ? "num" : "" }, h)))),
     el("tbody", {}, rows.map((r) => el("tr", { "data-bound": r.bound },
-      el("td", {}, other(r.name)), el("td", {}, other(r.type)), el("td", { class: "num" }, formatSeconds(r.seconds)),
+      el("td", { title: other(r.name) }, shortName(r.name)), el("td", {}, other(r.type)), el("td", { class: "num" }, formatSeconds(r.seconds)),
       el("td", { class: "num" }, formatPercent(r.share)),
       el("td", { class: "num" }, el("span", { style: `color: ${BOUND_COLORS[r.bound] || "inherit"}` }, other(r.bound))),
       el("td", { class: "num" }, formatIntensity(r.arithmetic_intensity)), el("td", { class: "num" }, formatCount(r.training_flops, "FLOP")),
@@ -148,7 +150,7 @@ export function rooflineSection(costDoc, throughput) {
       el("div", { class: "legend" }, Object.entries(BOUND_COLORS).map(([k, c]) => el("span", {}, el("span", { class: "swatch", style: `background:${c}` }), `${k}-bound`)),
         el("span", {}, "○ measured (achieved FLOP/s)"), el("span", { class: "muted" }, `points: blocks at depth ${roofline.depth}, area ∝ predicted time`)));
     const top = el("div", {}, el("div", { class: "title" }, "Rows with the most predicted time"), el("div", { class: "wrap" }, topTable(roofline)));
-    parts.push(el("div", { class: "charts" }, chart, top));
+    parts.push(el("div", { class: "charts" }, chart), top);
   }
   const kinds = kindSummary(costDoc);
   if (kinds) parts.push(kinds);
