@@ -107,8 +107,11 @@ class RunCost:
         if self.bandwidth_resolved or (self.peak is None and self.memory_bandwidth in (None, AUTO)):
             return
         self.bandwidth_resolved = True
-        self.bandwidth = bandwidth.resolve_bandwidth(self.memory_bandwidth, keras.backend.backend(),
-                                                     replicas=fit_context.replicas(model), warn=_roofline_left_out)
+        try:
+            self.bandwidth = bandwidth.resolve_bandwidth(self.memory_bandwidth, keras.backend.backend(),
+                                                         replicas=fit_context.replicas(model), warn=_roofline_left_out)
+        except Exception as error:  # noqa: BLE001  (a failed measurement must not stop training)
+            _roofline_left_out(f"the memory bandwidth could not be measured ({error!r})")
 
     @property
     def peak_flops(self) -> float | None:

@@ -356,3 +356,18 @@ def test_sharing_log_dir_with_keras_tensorboard_writes_each_tag_once(tmp_path, k
     # 4 steps of 32 in 4 s
     assert events[("train", "epoch_samples_per_sec")][0] == (0, 32.0)
     assert ("validation", "epoch_mfu") in events and ("train", "cost/params") in events
+
+
+def test_a_failed_bandwidth_measurement_leaves_the_roofline_out_and_training_goes_on(tmp_path, monkeypatch):
+    from nns_callbacks import bandwidth
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no timer here")
+
+    monkeypatch.setattr(bandwidth, "resolve_bandwidth", broken)
+    x, y = data(64)
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, memory_bandwidth="measure", clock=TickClock())
+    with pytest.warns(UserWarning, match="roofline_step_seconds and roofline_fraction are left out.*no timer here"):
+        history = dense_model().fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
+    assert history.history["samples_per_sec"]
+    assert not {tag for _, tag in read_events(tmp_path) if "roofline" in tag}
