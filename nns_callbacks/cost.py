@@ -163,7 +163,7 @@ class ModelCost:
         lines += ["| quantity | whole batch | per sample |", "| --- | ---: | ---: |"]
         for name in TOTAL_FIELDS + BYTES_MOVED_FIELDS:
             value = getattr(self, name)
-            fmt = format_bytes if name.endswith("_bytes") else format_count
+            fmt = format_bytes if "_bytes" in name else format_count
             per = fmt(value / self.batch_size) if name in PER_SAMPLE_FIELDS else ""
             lines.append(f"| {name} | {fmt(value)} | {per} |")
         lines += ["", _markdown_table(self.layers, max_rows)]
