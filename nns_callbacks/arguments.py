@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 import numbers
 
+from .bandwidth import validate_memory_bandwidth
 from .peaks import validate_peak_flops
 
 
 def validate_callback_arguments(update_freq, peak_flops, batch_size, top_layers, count_step, flops_per_step,
-                                flops_per_sample) -> None:
+                                flops_per_sample, memory_bandwidth=None) -> None:
     """Raise ``ValueError`` naming the first argument that ``NNSCallback`` cannot use."""
     if update_freq != "epoch" and not is_positive_int(update_freq):
         raise ValueError(f"update_freq must be 'epoch' or a positive number of steps, got {update_freq!r}")
     validate_peak_flops(peak_flops)
+    validate_memory_bandwidth(memory_bandwidth)
     if batch_size is not None and not is_positive_int(batch_size):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     if not is_positive_int(top_layers):

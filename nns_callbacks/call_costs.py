@@ -63,7 +63,7 @@ def backward_flops(leaf: LeafCall, cost: LayerCost) -> int:
     return flops + cost.training_only_flops
 
 
-_KEPT = {"outputs": ("outputs",), "inputs": ("inputs",), "inputs+outputs": ("inputs", "outputs"), "nothing": ()}
+KEPT_SIDES = {"outputs": ("outputs",), "inputs": ("inputs",), "inputs+outputs": ("inputs", "outputs"), "nothing": ()}
 
 
 class Kept(NamedTuple):
@@ -81,7 +81,7 @@ def newly_kept(leaf: LeafCall, cost: LayerCost, kept: set) -> list[Kept]:
     if not (leaf.trains or leaf.needs_input_grad) or cost.saved_elements is not None:
         return []
     newly = []
-    for side in _KEPT[cost.keeps]:
+    for side in KEPT_SIDES[cost.keeps]:
         for tensor_id, elements, tensor_dtype in getattr(leaf, side):
             if elements is None or tensor_id in kept:
                 continue  # a size Keras can't tell, or a tensor already counted
@@ -131,6 +131,10 @@ class WeightSizes(dict):
             params, trainable, nbytes = params + p, trainable + t, nbytes + b
         return params, trainable, nbytes
 
+    def trainable_bytes(self, weights) -> int:
+        """Bytes of the trainable ones of ``weights``: what their gradients, and each optimizer slot, take."""
+        return sum(self.of(weight)[2] for weight in weights if self.of(weight)[1])
+
 
 class OwnedWeights:
     """The weights that have a row already (``ids``), and the layers all of whose weights do (``settled``)."""
@@ -165,6 +169,7 @@ class CallCost:
     output_shape: str
     is_layer: bool
     dtype: str | None  # an op's compute dtype (a layer's is its own)
+    operands: tuple | None = None  # the ``traffic.Operand`` tensors its call reads, worked out once
 
 
 def call_cost(template: LeafCall, failures: list[str]) -> CallCost:

@@ -36,6 +36,10 @@ class NNSCallback(keras.callbacks.Callback):
         peak_flops: peak FLOP/s per device for MFU and HFU: a number, ``"measure"`` (time matrix products of
             the compute dtype, cached per machine; ``"measure!"`` times them again), or ``None`` / ``"auto"``
             (the datasheet table; an unknown device: none).
+        memory_bandwidth: device memory bytes/s per device for the roofline: a number, ``"measure"`` (time a
+            copy, cached per machine; ``"measure!"`` times it again), or ``None`` / ``"auto"`` (the datasheet
+            table). With a peak, each epoch writes ``epoch_roofline_step_seconds`` (the predicted step time,
+            ``ModelCost.roofline``) and ``epoch_roofline_fraction`` (predicted / measured steady step time).
         batch_size: global samples per step, if it can't be read from the data.
         input_shape: per-sample input shape, for models with dimensions of unknown size.
         print_summary: print the per-layer cost table when training starts.
@@ -60,16 +64,17 @@ class NNSCallback(keras.callbacks.Callback):
 
     def __init__(self, log_dir: str | None = "logs", update_freq="epoch", peak_flops=None, batch_size=None,
                  input_shape=None, print_summary: bool = False, top_layers: int = 12, compiled_memory: bool = False,
-                 flops_per_step=None, flops_per_sample=None, count_step="auto", clock=time.perf_counter):
+                 flops_per_step=None, flops_per_sample=None, count_step="auto", memory_bandwidth=None,
+                 clock=time.perf_counter):
         super().__init__()
         validate_callback_arguments(update_freq, peak_flops, batch_size, top_layers, count_step, flops_per_step,
-                                    flops_per_sample)
+                                    flops_per_sample, memory_bandwidth)
         if log_dir is not None:
             check_writable(str(log_dir))
         self.log_dir = None if log_dir is None else str(log_dir)
         self.update_freq, self.peak_flops, self.batch_size = update_freq, peak_flops, batch_size
         self.print_summary, self.count_step = print_summary, count_step
-        self.run = RunCost(input_shape, bool(compiled_memory), flops_per_step, flops_per_sample)
+        self.run = RunCost(input_shape, bool(compiled_memory), flops_per_step, flops_per_sample, memory_bandwidth)
         self.summaries = RunSummaries(self.log_dir, top_layers, windows=update_freq != "epoch")
         self._clock = clock
         window = None if update_freq == "epoch" else update_freq
@@ -160,6 +165,7 @@ class NNSCallback(keras.callbacks.Callback):
             if plan is not None:
                 self.run.update(model, plan.batch_size)
             self.run.resolve_peak(model, self.peak_flops)
+            self.run.resolve_bandwidth(model)
         self.summaries.chief = fit_context.is_chief(model)
         axes = self.summaries.open()
         self._train.plan, self._train.iterations = plan, self._iterations()
@@ -269,7 +275,8 @@ class NNSCallback(keras.callbacks.Callback):
             self.summaries.scalars("train", "epoch_", values, step, "epoch")
             self.summaries.scalars("validation", "epoch_", validation, step, "epoch")
         memory_used = memory.peak_memory_values(keras.backend.backend(), self.run.cost) if fit.measures_memory else {}
-        self.summaries.scalars("train", "epoch_", {**train.extras(), **memory_used}, step, "epoch")
+        roofline = self.run.roofline_values(train.steady_samples_per_sec)
+        self.summaries.scalars("train", "epoch_", {**train.extras(), **memory_used, **roofline}, step, "epoch")
         if test is not None:
             self.summaries.scalars("validation", "epoch_", test.extras(), step, "epoch")
         self._warn_if_samples_unknown(train.rates)

@@ -117,6 +117,8 @@ def _parse(argv) -> argparse.Namespace:
         parser.error("the following arguments are required: MODEL")
     if args.fit_memory is not None and args.format == "csv":
         parser.error("--fit-memory works with --format table, markdown or json")
+    if args.depth is not None and args.format != "table":
+        parser.error("--depth works with --format table")
     return args
 
 
@@ -154,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-rows", type=_non_negative_int, default=DEFAULT_MAX_ROWS, metavar="N",
         help=f"layer rows shown by table and markdown (default {DEFAULT_MAX_ROWS}; 0 shows all)",
+    )
+    parser.add_argument(
+        "--depth", type=_positive_int, metavar="N",
+        help="sum the table's rows by block: the first N parts of their names (block_3/ffn/dense at depth 1 is "
+        "block_3), like torchinfo's depth (table only)",
     )
     parser.add_argument(
         "--import", dest="imports", action="append", default=[], metavar="MODULE",
@@ -255,7 +262,7 @@ def _report(args) -> Report:
         loaded = load(keras, source, args.input_shape, args.dtype_policy, safe_mode=not args.unsafe)
         cost = _estimate(loaded, args)
         fits = _max_batch(loaded, args) if args.fit_memory is not None else None
-    text = render(cost, args.format, args.max_rows or None, loaded.label)
+    text = render(cost, args.format, args.max_rows or None, loaded.label, args.depth)
     text = text if fits is None else _with_max_batch(text, args, fits)
     return Report(text, _shown_warnings(caught))
 
@@ -313,15 +320,15 @@ def _with_max_batch(text: str, args, fits: int) -> str:
             f"{fits}")
 
 
-def render(cost, output_format: str, max_rows: int | None, label: str = "") -> str:
-    """The report in ``output_format``: table, markdown, csv or json."""
+def render(cost, output_format: str, max_rows: int | None, label: str = "", depth: int | None = None) -> str:
+    """The report in ``output_format``: table (by block at ``depth``, where given), markdown, csv or json."""
     if output_format == "json":
         return cost.to_json()
     if output_format == "csv":
         return cost.to_csv()
     if output_format == "markdown":
         return cost.to_markdown(max_rows=max_rows, label=label or None)
-    return f"{cost.summary(max_rows=max_rows, label=label or None)}\n{_per_sample(cost)}"
+    return f"{cost.summary(max_rows=max_rows, label=label or None, depth=depth)}\n{_per_sample(cost)}"
 
 
 def _per_sample(cost) -> str:

@@ -3,7 +3,8 @@
 Units: ``*_macs`` are multiply-adds; ``*_flops`` are floating-point operations
 (one multiply-add = 2 FLOPs); ``*_bytes`` are bytes.  Published papers call
 multiply-adds "FLOPs".  Figures are for the whole batch unless the name ends in
-``_per_sample``.
+``_per_sample``.  ``*_bytes_moved`` are device-memory traffic (``traffic``), apart from the memory
+footprint (``*_bytes``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ TOTAL_FIELDS = (
     "training_bytes",
 )
 
+BYTES_MOVED_FIELDS = ("forward_bytes_moved", "backward_bytes_moved", "optimizer_bytes_moved", "training_bytes_moved")
+"""Device-memory traffic of a training step, in bytes: not a memory footprint (``training_bytes``)."""
+
 PER_SAMPLE_FIELDS = ("forward_macs", "forward_flops", "backward_flops", "training_flops", "activation_bytes")
 
 
@@ -85,6 +89,10 @@ class ModelCost:
     gradient_bytes: int
     optimizer_bytes: int
     activation_bytes: int
+    # Bytes moved (device-memory traffic of a training step), kept apart from the memory footprint above.
+    forward_bytes_moved: int
+    backward_bytes_moved: int
+    optimizer_bytes_moved: int
     layers: pd.DataFrame
     unsupported: dict[str, int]
     compiled_training_bytes: int | None = None
@@ -102,6 +110,36 @@ class ModelCost:
     def training_bytes(self) -> int:
         """Weights + gradients + optimizer state + activations, in bytes."""
         return self.weight_bytes + self.gradient_bytes + self.optimizer_bytes + self.activation_bytes
+
+    @property
+    def training_bytes_moved(self) -> int:
+        """Forward + backward + optimizer bytes moved: the traffic of one training step, in bytes."""
+        return self.forward_bytes_moved + self.backward_bytes_moved + self.optimizer_bytes_moved
+
+    @property
+    def arithmetic_intensity(self) -> float:
+        """Training FLOPs per training byte moved (NaN where nothing is moved)."""
+        return self.training_flops / self.training_bytes_moved if self.training_bytes_moved else float("nan")
+
+    def roofline(self, peak_flops: float, memory_bandwidth: float):
+        """The step's ``roofline.Roofline`` on a device of ``peak_flops`` FLOP/s and ``memory_bandwidth`` bytes/s:
+        each row's predicted seconds and bound, the predicted step time, the ridge point."""
+        from .roofline import roofline
+
+        return roofline(self.layers, peak_flops, memory_bandwidth)
+
+    def by_block(self, depth: int = 1, peak_flops=None, memory_bandwidth=None) -> pd.DataFrame:
+        """Rows summed by block (the qualified name's first ``depth`` parts): parameters, FLOPs, bytes moved,
+        activation bytes, and with both rates the predicted seconds; each column sums to the total."""
+        from .rollups import by_block
+
+        return by_block(self.layers, depth, peak_flops, memory_bandwidth)
+
+    def by_kind(self, peak_flops=None, memory_bandwidth=None) -> pd.DataFrame:
+        """Rows summed by kind: attention, mlp, normalization, embedding, convolution, other (``rollups``)."""
+        from .rollups import by_kind
+
+        return by_kind(self.layers, peak_flops, memory_bandwidth)
 
     forward_macs_per_sample = _per_sample("forward_macs")
     forward_flops_per_sample = _per_sample("forward_flops")
@@ -141,6 +179,9 @@ class ModelCost:
             "optimizer": self.optimizer,
         }
         result.update({name: int(getattr(self, name)) for name in TOTAL_FIELDS})
+        result.update({name: int(getattr(self, name)) for name in BYTES_MOVED_FIELDS})
+        moved = self.training_bytes_moved
+        result["arithmetic_intensity"] = self.training_flops / moved if moved else None  # None: nothing moved
         result.update(self.per_sample())
         if self.compiled_training_bytes is not None:
             result["compiled_training_bytes"] = int(self.compiled_training_bytes)
@@ -174,9 +215,9 @@ class ModelCost:
         header = f"**{label or self.model_name}**, batch {self.batch_size}, {self.dtype_policy}, optimizer {self.optimizer}"
         lines = [header, ""]
         lines += ["| quantity | whole batch | per sample |", "| --- | ---: | ---: |"]
-        for name in TOTAL_FIELDS:
+        for name in TOTAL_FIELDS + BYTES_MOVED_FIELDS:
             value = getattr(self, name)
-            fmt = format_bytes if name.endswith("_bytes") else format_count
+            fmt = format_bytes if "_bytes" in name else format_count
             per = fmt(value / self.batch_size) if name in PER_SAMPLE_FIELDS else ""
             lines.append(f"| {name} | {fmt(value)} | {per} |")
         lines += self._per_device_markdown()
@@ -199,9 +240,11 @@ class ModelCost:
         lines.append(f"| training_flops | {format_count(share.training_flops)} |")
         return lines + [f"- {note}" for note in share.notes]
 
-    def summary(self, max_rows: int | None = None, label: str | None = None) -> str:
-        """The terminal table, like ``model.summary()``: one header, the layer rows, the totals, what was not counted."""
-        lines = [self._header(label), _text_table(self.layers, max_rows), self._totals()]
+    def summary(self, max_rows: int | None = None, label: str | None = None, depth: int | None = None) -> str:
+        """The terminal table, like ``model.summary()``: one header, the layer rows (with ``depth``, the rows
+        summed by block at that depth, as ``by_block``), the totals, what was not counted."""
+        table = _text_table(self.layers, max_rows) if depth is None else _block_table(self.by_block(depth), max_rows)
+        lines = [self._header(label), table, self._totals()]
         if self.unsupported:
             lines.append(not_counted(self.unsupported))
         return "\n".join(lines)
@@ -217,7 +260,8 @@ class ModelCost:
         """Parameters, MACs and FLOPs; then the training memory as the sum of its parts."""
         return (
             f"params {self.params:,} | forward {format_count(self.forward_macs)}MAC = "
-            f"{format_count(self.forward_flops)}FLOP | training step {format_count(self.training_flops)}FLOP\n"
+            f"{format_count(self.forward_flops)}FLOP | training step {format_count(self.training_flops)}FLOP, "
+            f"{format_bytes(self.training_bytes_moved)} moved\n"
             f"memory {format_bytes(self.training_bytes)} = weights {format_bytes(self.weight_bytes)} + "
             f"gradients {format_bytes(self.gradient_bytes)} + optimizer {format_bytes(self.optimizer_bytes)} + "
             f"activations {format_bytes(self.activation_bytes)}"
@@ -269,6 +313,7 @@ _FORMATTERS = {
     "forward_macs": format_count,
     "training_flops": format_count,
     "activation_bytes": format_bytes,
+    "training_bytes_moved": format_bytes,
     "params": "{:,}".format,
 }
 
@@ -278,15 +323,23 @@ def not_counted(unsupported: dict[str, int]) -> str:
     return "Not counted (cost 0): " + ", ".join(f"{name} x{count}" for name, count in sorted(unsupported.items()))
 
 
-_TEXT_COLUMNS = ["name", "type", "output_shape", "params", "forward_macs", "training_flops", "activation_bytes"]
+_TEXT_COLUMNS = ["name", "type", "output_shape", "params", "forward_macs", "training_flops", "activation_bytes",
+                 "training_bytes_moved"]
+_BLOCK_COLUMNS = ["block", "rows", "params", "forward_macs", "training_flops", "activation_bytes",
+                  "training_bytes_moved"]
 
 
-def _text_table(frame: pd.DataFrame, max_rows: int | None) -> str:
+def _text_table(frame: pd.DataFrame, max_rows: int | None, columns=None, names=("name", "type", "output_shape")) -> str:
     """The layer rows as plain text, names read from the left, and how many rows were left out."""
     shown = frame if max_rows is None else frame.head(max_rows)
-    left = {c: _left_aligned(shown[c], c) for c in ("name", "type", "output_shape")}
-    text = shown[_TEXT_COLUMNS].to_string(index=False, formatters={**_FORMATTERS, **left}, justify="left")
+    left = {c: _left_aligned(shown[c], c) for c in names}
+    text = shown[columns or _TEXT_COLUMNS].to_string(index=False, formatters={**_FORMATTERS, **left}, justify="left")
     return text if len(shown) == len(frame) else f"{text}\n... {len(frame) - len(shown)} more rows"
+
+
+def _block_table(blocks: pd.DataFrame, max_rows: int | None) -> str:
+    """``by_block``'s rows as plain text, like the layer rows."""
+    return _text_table(blocks, max_rows, _BLOCK_COLUMNS, ("block",))
 
 
 def _left_aligned(column: pd.Series, title: str):

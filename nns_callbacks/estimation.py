@@ -75,7 +75,7 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer, placed: Plac
     sizes = WeightSizes()
     weights = compat.weights(model)
     plans: dict = {}
-    columns = layer_columns(model, weights, walk, opt_cost.update_flops, walk.unsupported, sizes, plans)
+    columns = layer_columns(model, weights, walk, opt_cost, walk.unsupported, sizes, plans)
     layers, sums = layer_table(columns)
     _warn_unsupported(model.name, walk.unsupported, walk.reasons)
     params, trainable, weight_bytes = sizes.total(weights)
@@ -99,6 +99,9 @@ def _model_cost(model, batch_size: int, walk: ModelWalk, optimizer, placed: Plac
         gradient_bytes=trainable_bytes,
         optimizer_bytes=int(opt_cost.slots * trainable_bytes),
         activation_bytes=sums["activation_bytes"],
+        forward_bytes_moved=sums["forward_bytes_moved"],
+        backward_bytes_moved=sums["backward_bytes_moved"],
+        optimizer_bytes_moved=sums["optimizer_bytes_moved"],
         layers=layers,
         unsupported=dict(walk.unsupported),
         devices=placed.mesh.devices if placed else 1,

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .rows import Row
 
-_SHARED_COLUMNS = ("forward_flops", "training_flops", "activation_bytes")
+_SHARED_COLUMNS = ("forward_flops", "training_flops", "activation_bytes", "training_bytes_moved")
 """The columns whose shares of their totals the table holds too (``<column>_share``)."""
 _COUNT_COLUMNS = tuple(name for name, kind in typing.get_type_hints(Row).items() if kind is int)
 COLUMNS = (
@@ -53,7 +53,10 @@ def _frame_inferred(columns: dict[str, list]) -> pd.DataFrame:
     return _frame({name: frame[name] for name in frame.columns}, {})
 
 
-SUMMED_COLUMNS = ("forward_macs", "forward_flops", "backward_flops", "activation_bytes")
+SUMMED_COLUMNS = (
+    "forward_macs", "forward_flops", "backward_flops", "activation_bytes",
+    "forward_bytes_moved", "backward_bytes_moved", "optimizer_bytes_moved",
+)
 
 
 def layer_table(columns: dict[str, list]) -> tuple:

@@ -18,6 +18,12 @@ class OptimizerCost:
     update_flops: int
     known: bool = True
 
+    @property
+    def update_traffic(self) -> float:
+        """Bytes the update moves per byte of trainable weight: it reads the weight, its gradient and the slots
+        and writes the weight and the slots: 3 + 2 x slots; 0 where no update is counted (none, or unknown)."""
+        return 3 + 2 * self.slots if self.update_flops else 0
+
 
 def _sgd(opt):
     momentum = float(getattr(opt, "momentum", 0.0) or 0.0)

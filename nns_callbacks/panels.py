@@ -7,7 +7,7 @@ import math
 import os
 import socket
 
-from .cost import CONVENTIONS, ModelCost, format_count
+from .cost import CONVENTIONS, ModelCost, format_bytes, format_count
 from .tensorboard_plugin import metadata
 
 
@@ -50,7 +50,7 @@ class WorkSources:
         return "\n\n".join(lines)
 
 
-def cost_scalars(cost: ModelCost, peak=None) -> dict[str, float]:
+def cost_scalars(cost: ModelCost, peak=None, bandwidth=None) -> dict[str, float]:
     """Scalar tags of the cost model: FLOPs, MACs and bytes named by unit."""
     scalars = {
         "cost/params": cost.params,
@@ -66,18 +66,62 @@ def cost_scalars(cost: ModelCost, peak=None) -> dict[str, float]:
         "cost/memory/optimizer_bytes": cost.optimizer_bytes,
         "cost/memory/activation_bytes": cost.activation_bytes,
         "cost/memory/training_bytes": cost.training_bytes,
+        "cost/training_bytes_moved_per_step": cost.training_bytes_moved,
     }
     if peak is not None:
         scalars["cost/peak_flops_per_sec"] = peak.flops_per_sec
+    if bandwidth is not None:
+        scalars["cost/memory_bandwidth_bytes_per_sec"] = bandwidth.bytes_per_sec
     return scalars
 
 
-def cost_document(cost: ModelCost, peak=None) -> dict:
-    """What the Cost tab shows of a run: ``cost.to_dict()`` and the peak FLOP/s behind MFU (``None``:
-    unknown), with non-finite numbers as ``None`` so that the JSON is strict."""
+ROOFLINE_POINTS = 60
+ROOFLINE_TOP = 15
+
+
+def cost_document(cost: ModelCost, peak=None, bandwidth=None, roofline=None) -> dict:
+    """What the Cost tab shows of a run: ``cost.to_dict()``, the peak FLOP/s behind MFU and the memory bandwidth
+    (``None``: unknown), the roofline (``roofline.Roofline``, ``None`` without both) and the roll-up by kind,
+    with non-finite numbers as ``None`` so that the JSON is strict."""
     document = cost.to_dict()
     document["peak"] = None if peak is None else dataclasses.asdict(peak)
+    document["bandwidth"] = None if bandwidth is None else dataclasses.asdict(bandwidth)
+    document["roofline"] = None if roofline is None else roofline_document(cost, roofline)
+    document["by_kind"] = _records(cost.by_kind(*_rates(roofline)))
     return _finite(document)
+
+
+def _rates(roofline) -> tuple:
+    return (None, None) if roofline is None else (roofline.peak_flops, roofline.memory_bandwidth)
+
+
+def _records(frame) -> list[dict]:
+    """A DataFrame's rows as JSON-ready dicts (NumPy numbers as Python numbers)."""
+    return [{key: value.item() if hasattr(value, "item") else value for key, value in row.items()}
+            for row in frame.to_dict("records")]
+
+
+def roofline_document(cost: ModelCost, roofline, depth: int = 1) -> dict:
+    """The roofline for the Cost tab: the device's roofs, the step's point, the blocks at ``depth`` as points
+    (the ``ROOFLINE_POINTS`` with most predicted time) and the ``ROOFLINE_TOP`` rows with most predicted time."""
+    blocks = cost.by_block(depth, roofline.peak_flops, roofline.memory_bandwidth)
+    shown = blocks.sort_values("seconds", ascending=False, kind="stable").head(ROOFLINE_POINTS)
+    top = roofline.top(ROOFLINE_TOP)[["name", "type", "training_flops", "training_bytes_moved",
+                                      "arithmetic_intensity", "seconds", "bound", "share"]]
+    return {
+        "peak_flops_per_sec": roofline.peak_flops,
+        "memory_bandwidth": roofline.memory_bandwidth,
+        "ridge_point": roofline.ridge_point,
+        "step_seconds": roofline.step_seconds,
+        "training_flops": roofline.training_flops,
+        "training_bytes_moved": roofline.training_bytes_moved,
+        "arithmetic_intensity": roofline.arithmetic_intensity,
+        "bound_seconds": roofline.bound_seconds(),
+        "depth": depth,
+        "blocks": len(blocks),
+        "points": _records(shown),
+        "top": _records(top),
+    }
 
 
 def _finite(value):
@@ -90,7 +134,7 @@ def _finite(value):
     return value
 
 
-def notes_markdown(cost: ModelCost, peak=None, work: WorkSources | None = None) -> str:
+def notes_markdown(cost: ModelCost, peak=None, work: WorkSources | None = None, bandwidth=None) -> str:
     """Conventions, the work behind FLOP/s, MFU and HFU, the peak and what was not counted, in Markdown."""
     lines = ["**Conventions.** " + CONVENTIONS, ""]
     if work is not None:
@@ -102,6 +146,12 @@ def notes_markdown(cost: ModelCost, peak=None, work: WorkSources | None = None) 
             f"**Peak.** {format_count(peak.flops_per_sec)}FLOP/s over {peak.devices} device(s) "
             f"({peak.device}, {peak.precision}); source: {peak.source}."
         )
+    if bandwidth is None:
+        lines.append("\n**Memory bandwidth.** Unknown: no roofline. Pass `NNSCallback(memory_bandwidth=...)` or "
+                     "`'measure'`.")
+    else:
+        lines.append(f"\n**Memory bandwidth.** {format_bytes(bandwidth.bytes_per_sec)}/s over {bandwidth.devices} "
+                     f"device(s) ({bandwidth.device}); source: {bandwidth.source}.")
     if cost.unsupported:
         listed = ", ".join(f"`{name}` x{count}" for name, count in sorted(cost.unsupported.items()))
         lines += ["", f"**Not counted (cost 0):** {listed}."]
@@ -162,17 +212,19 @@ def status_document(state: str, cost_error: str | None, work: WorkSources | None
     })
 
 
-def write_cost_panels(writers, cost: ModelCost, peak, work: WorkSources, step: int, top_layers: int, layout) -> None:
+def write_cost_panels(writers, cost: ModelCost, peak, work: WorkSources, step: int, top_layers: int, layout,
+                      bandwidth=None, roofline=None) -> None:
     """The cost panels of the ``train`` run at ``step``: scalars, the layer table, the notes, the Cost tab's
     document, the top-layers chart and the Custom Scalars layout."""
-    scalars = cost_scalars(cost, peak)
+    scalars = cost_scalars(cost, peak, bandwidth)
     if work.model_flops is not None:
         scalars["cost/model_flops_per_step"] = work.model_flops
     for tag, value in scalars.items():
         writers.scalar("train", tag, value, step)
     writers.text("train", "cost/layers", cost.to_markdown(), step)
-    writers.text("train", "cost/notes", notes_markdown(cost, peak, work), step)
-    writers.document("train", metadata.COST_TAG, cost_document(cost, peak), metadata.create_summary_metadata(), step)
+    writers.text("train", "cost/notes", notes_markdown(cost, peak, work, bandwidth), step)
+    document = cost_document(cost, peak, bandwidth, roofline)
+    writers.document("train", metadata.COST_TAG, document, metadata.create_summary_metadata(), step)
     chart = top_layers_chart(cost, top_layers)
     if chart is not None:
         writers.image("train", "cost/top_layers", *chart, step)

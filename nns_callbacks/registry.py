@@ -46,6 +46,10 @@ class LayerCost:
     computes the weight's gradient alone).  ``training_only_flops``: forward work done in
     training mode only (random augmentation), counted in the training step whether or
     not a gradient flows; the forward figures are the inference pass's.
+
+    ``intermediate_elements``: elements of the tensors the call writes and reads back inside itself, where
+    it runs as several kernels (attention: its projections, scores and probabilities); each is written and
+    read once in the forward pass, and its gradient once each in the backward pass (``traffic``).
     """
 
     macs: int = 0
@@ -58,6 +62,7 @@ class LayerCost:
     buffers: int = 0
     operand_grad_flops: tuple[int, ...] | None = None
     training_only_flops: int = 0
+    intermediate_elements: int = 0
 
     @property
     def forward_flops(self) -> int:
@@ -80,6 +85,7 @@ class LayerCost:
             self.buffers + other.buffers,
             operands,
             self.training_only_flops + other.training_only_flops,
+            self.intermediate_elements + other.intermediate_elements,
         )
 
     def scaled(self, factor: int) -> LayerCost:
@@ -97,6 +103,7 @@ class LayerCost:
             self.buffers * factor,
             operands,
             self.training_only_flops * factor,
+            self.intermediate_elements * factor,
         )
 
 

@@ -1,5 +1,6 @@
 """The cost side of a training run: the model's cost, re-estimated when what it depends on changes, the peak
-FLOP/s, and the work per step behind FLOP/s, MFU (model FLOPs) and HFU (the step as it runs)."""
+FLOP/s and memory bandwidth, the work per step behind FLOP/s, MFU (model FLOPs) and HFU (the step as it runs),
+and the roofline's predicted step time."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import NamedTuple
 
 import keras
 
-from . import fit_context, hardware, notices, step_count
+from . import bandwidth, fit_context, hardware, notices, step_count
 from .arguments import validate_stated_flops
 from .estimation import estimate
 from .panels import WorkSources
+from .peaks import AUTO
 from .throughput import StepWork, Work, empty_logs
 
 
@@ -44,8 +46,13 @@ def cost_key(model, batch: int) -> tuple:
 class RunCost:
     """The cost model of the run's model and the work of its steps; estimation trouble is a warning."""
 
-    def __init__(self, input_shape=None, compiled_memory=False, flops_per_step=None, flops_per_sample=None):
+    def __init__(self, input_shape=None, compiled_memory=False, flops_per_step=None, flops_per_sample=None,
+                 memory_bandwidth=None):
         validate_stated_flops(flops_per_step, flops_per_sample)
+        bandwidth.validate_memory_bandwidth(memory_bandwidth)
+        self.memory_bandwidth = memory_bandwidth
+        self.bandwidth = None
+        self.bandwidth_resolved = False
         self.input_shape = input_shape
         self.compiled_memory = compiled_memory
         self.flops_per_step = flops_per_step
@@ -59,6 +66,8 @@ class RunCost:
         self.counted = None
         self.count_note = ""
         self._training = None  # (StepWork, its log keys), made once per change
+        self._roofline = None  # (cost, peak, bandwidth) and their Roofline, made once per change
+        self._warned: set = set()
 
     def update(self, model, batch: int) -> bool:
         """Estimate the cost for ``batch`` where the model, its trainable flags, optimizer, batch or dtype policy
@@ -94,6 +103,18 @@ class RunCost:
                 peak_flops, keras.backend.backend(), model.dtype_policy.compute_dtype,
                 replicas=fit_context.replicas(model), warn=lambda message: notices.warn(message, stacklevel=7),
             )
+
+    def resolve_bandwidth(self, model) -> None:
+        """The memory bandwidth over every replica for the roofline, once per run; the datasheet is looked up only
+        where there is a peak to make a roofline with (a stated or measured bandwidth is resolved anyway)."""
+        if self.bandwidth_resolved or (self.peak is None and self.memory_bandwidth in (None, AUTO)):
+            return
+        self.bandwidth_resolved = True
+        try:
+            self.bandwidth = bandwidth.resolve_bandwidth(self.memory_bandwidth, keras.backend.backend(),
+                                                         replicas=fit_context.replicas(model), warn=_roofline_left_out)
+        except Exception as error:  # noqa: BLE001  (a failed measurement must not stop training)
+            _roofline_left_out(f"the memory bandwidth could not be measured ({error!r})")
 
     @property
     def peak_flops(self) -> float | None:
@@ -165,6 +186,36 @@ class RunCost:
             warn(f"the FLOPs of the training step are not counted on the {backend} backend: no HFU; state the "
                  "model FLOPs of a step with NNSCallback(flops_per_step=...) for MFU", "not counted")
 
+    def roofline(self):
+        """The step's ``roofline.Roofline`` on the run's peak and bandwidth; ``None`` where either is unknown, the
+        cost is, or the model trains with its own ``train_step`` (whose work is not one pass of the model), or
+        where it could not be made (warned once)."""
+        if self.cost is None or self.peak is None or self.bandwidth is None or self.custom_step:
+            return None
+        key = (id(self.cost), self.peak, self.bandwidth)
+        if self._roofline is None or self._roofline[0] != key:
+            try:
+                made = self.cost.roofline(self.peak.flops_per_sec, self.bandwidth.bytes_per_sec)
+            except Exception as error:  # noqa: BLE001  (estimation trouble is a warning during fit)
+                notices.warn(f"the roofline could not be made ({error!r}): left out", cause=("roofline", str(error)),
+                             seen=self._warned)
+                made = None
+            self._roofline = key, made
+        return self._roofline[1]
+
+    def roofline_values(self, steady_samples_per_sec: float | None) -> dict[str, float]:
+        """``roofline_step_seconds`` (predicted) and ``roofline_fraction`` (predicted / measured steady step
+        time: batch / steady samples/s), each left out where unknown."""
+        predicted = self.roofline()
+        if predicted is None:
+            return {}
+        values = {"roofline_step_seconds": predicted.step_seconds}
+        if steady_samples_per_sec:
+            fraction = predicted.fraction_of(self.cost.batch_size / steady_samples_per_sec)
+            if fraction is not None:
+                values["roofline_fraction"] = fraction
+        return values
+
     def forward_work(self) -> StepWork:
         """Validation, evaluation, prediction: the model's forward FLOPs."""
         if self.cost is None or not self.cost.forward_flops:
@@ -188,3 +239,7 @@ class RunCost:
         else:
             source = "the estimate: forward + backward + optimizer update"
         return WorkSources(flops, source, self.counted, self.count_note)
+
+
+def _roofline_left_out(message: str) -> None:
+    notices.warn(f"roofline_step_seconds and roofline_fraction are left out: {message}", stacklevel=8)

@@ -74,7 +74,7 @@ class RunSummaries:
         """The cost panels at ``step``, into the writers (or ``into``, a ``Staged``)."""
         layout = panels.custom_scalars_layout(windows=self.windows, memory=measures_memory)
         panels.write_cost_panels(into or self.writers, run.cost, run.peak, run.sources(), step, self.top_layers,
-                                 layout)
+                                 layout, run.bandwidth, run.roofline())
         if into is None:
             self._panels_key = run.key
             self.axes.wrote("cost", step)

@@ -48,35 +48,49 @@ class Run:
         self.writer.close()
 
 
-def layer_rows(widths: list[int], batch_size: int, input_width: int = 1024) -> list[dict]:
-    """Dense layers of ``widths`` on ``input_width`` features, in ``ModelCost.layers`` records."""
+def layer_rows(widths: list[int], batch_size: int, input_width: int = 1024, slots: int = 2) -> list[dict]:
+    """Dense layers of ``widths`` on ``input_width`` features, in ``ModelCost.layers`` records, float32, with the
+    bytes moved of an optimizer of ``slots`` slots per weight."""
     rows, previous = [], input_width
     for i, width in enumerate(widths):
         params = previous * width + width
         macs = batch_size * previous * width
         forward = 2 * macs + batch_size * width
+        x, y = 4 * batch_size * previous, 4 * batch_size * width
+        input_grad = (4 * params + x) if i else 0  # the first layer computes no input gradient
+        moved = {"forward_bytes_moved": x + 4 * params + y, "backward_bytes_moved": y + x + 4 * params + input_grad,
+                 "optimizer_bytes_moved": (3 + 2 * slots) * 4 * params}
+        moved["training_bytes_moved"] = sum(moved.values())
         rows.append({"name": f"dense_{i}" if i else "dense", "type": "Dense", "call": 1,
                      "output_shape": f"({width},)", "params": params, "trainable_params": params,
                      "forward_macs": macs, "forward_flops": forward, "backward_flops": 2 * forward,
                      "training_flops": 3 * forward, "weight_bytes": 4 * params,
-                     "activation_bytes": 4 * batch_size * previous, "counted": True})
+                     "activation_bytes": 4 * batch_size * previous, **moved,
+                     "arithmetic_intensity": 3 * forward / moved["training_bytes_moved"], "counted": True})
         previous = width
     for key, share in (("forward_flops", "forward_flops_share"), ("training_flops", "training_flops_share"),
-                       ("activation_bytes", "activation_bytes_share")):
+                       ("activation_bytes", "activation_bytes_share"),
+                       ("training_bytes_moved", "training_bytes_moved_share")):
         total = sum(row[key] for row in rows)
         for row in rows:
             row[share] = row[key] / total
     return rows
 
 
+BYTES_MOVED = ("forward_bytes_moved", "backward_bytes_moved", "optimizer_bytes_moved", "training_bytes_moved")
+
+
 def cost_document(model: str, widths: list[int], batch_size: int, optimizer: str = "adam",
-                  peak: dict | None = None, **extra) -> dict:
-    """A cost document in the callback's format (``ModelCost.to_dict()`` fields and ``peak``)."""
-    rows = layer_rows(widths, batch_size)
+                  peak: dict | None = None, bandwidth: float | None = None, bytes_moved: bool = True,
+                  **extra) -> dict:
+    """A cost document in the callback's format (``ModelCost.to_dict()`` fields, ``peak``, and where
+    ``bandwidth`` (bytes/s) and the peak are given, ``bandwidth``, ``roofline`` and ``by_kind``);
+    ``bytes_moved=False``: as an older callback wrote it, without bytes moved."""
+    slots = 2 if optimizer == "adam" else 0
+    rows = layer_rows(widths, batch_size, slots=slots)
     total = {key: sum(row[key] for row in rows) for key in
              ("params", "forward_macs", "forward_flops", "backward_flops", "training_flops", "weight_bytes",
-              "activation_bytes")}
-    slots = 2 if optimizer == "adam" else 0
+              "activation_bytes", *BYTES_MOVED)}
     document = {
         "model": model, "batch_size": batch_size, "dtype_policy": "float32", "optimizer": optimizer,
         "params": total["params"], "trainable_params": total["params"], "non_trainable_params": 0,
@@ -89,8 +103,34 @@ def cost_document(model: str, widths: list[int], batch_size: int, optimizer: str
     }
     for key in ("forward_macs", "forward_flops", "backward_flops", "training_flops", "activation_bytes"):
         document[f"{key}_per_sample"] = document[key] / batch_size
+    if bytes_moved:
+        document.update({key: total[key] for key in BYTES_MOVED})
+        document["arithmetic_intensity"] = total["training_flops"] / total["training_bytes_moved"]
+        document.update(roofline_parts(document, peak, bandwidth))
+    else:
+        for row in rows:
+            for key in (*BYTES_MOVED, "arithmetic_intensity", "training_bytes_moved_share"):
+                del row[key]
     document.update(extra)
     return document
+
+
+def roofline_parts(document: dict, peak: dict | None, bandwidth: float | None) -> dict:
+    """``bandwidth``, ``roofline`` and ``by_kind`` as ``nns_callbacks.panels`` writes them (no Keras needed)."""
+    import pandas as pd
+
+    from nns_callbacks.bandwidth import Bandwidth
+    from nns_callbacks.cost import ModelCost
+    from nns_callbacks.panels import cost_document as panels_document
+    from nns_callbacks.roofline import roofline
+
+    fields = {key: document[key] for key in ModelCost.__dataclass_fields__ if key in document and key != "layers"}
+    cost = ModelCost(**fields, model_name=document["model"], layers=pd.DataFrame(document["layers"]))
+    rates = None if peak is None or bandwidth is None else (peak["flops_per_sec"], bandwidth)
+    found = None if rates is None else roofline(cost.layers, *rates)
+    stated = None if bandwidth is None else Bandwidth(bandwidth, "datasheet", (peak or {}).get("device", "?"), 1)
+    written = panels_document(cost, None, stated, found)
+    return {key: written[key] for key in ("bandwidth", "roofline", "by_kind")}
 
 
 def status_document(state: str, cost: str = "ok", cost_error: str | None = None, pid: int = 4242) -> dict:
@@ -145,7 +185,8 @@ def holding_lock(log_dir):
 MODELS = {"mlp_s": [2048] * 4 + [10], "mlp_m": [4096] * 6 + [10], "mlp_l": [8192] * 8 + [10], "mlp_xs": [512, 2048, 64, 10]}
 H100 = peak(989e12)
 A100 = peak(312e12, device="NVIDIA A100")
-ROLES = {"running": 3, "interrupted": 5, "no_cost": 7, "a100": 9}
+ROLES = {"running": 3, "interrupted": 5, "no_cost": 7, "a100": 9, "old_format": 6, "no_bandwidth": 10}
+BANDWIDTHS = {H100["flops_per_sec"]: 3.35e12, A100["flops_per_sec"]: 1.555e12}  # bytes/s
 NO_COST_ERROR = "no rule for layer FancyAttention (estimate(model) raised NotImplementedError)"
 
 
@@ -155,7 +196,10 @@ def comparison_run(root, i: int, name: str | None = None) -> str:
     model = list(MODELS)[i % len(MODELS)]
     batch_size = (256, 512, 1024, 2048)[(i // len(MODELS)) % 4]
     device_peak = A100 if i == ROLES["a100"] else H100
-    document = cost_document(model, MODELS[model], batch_size, peak=device_peak)
+    bandwidth = None if i == ROLES["no_bandwidth"] else BANDWIDTHS[device_peak["flops_per_sec"]]
+    document = cost_document(model, MODELS[model], batch_size, peak=device_peak, bandwidth=bandwidth,
+                             bytes_moved=i != ROLES["old_format"])
+    predicted = (document.get("roofline") or {}).get("step_seconds")
     flops_per_step = document["training_flops"]
     if model == "mlp_m":
         document["hardware_flops_per_step"] = int(1.25 * flops_per_step)
@@ -170,13 +214,16 @@ def comparison_run(root, i: int, name: str | None = None) -> str:
                   "peak_memory_over_estimate": 1.2}
         if model == "mlp_m":  # hardware FLOPs (rematerialisation) above the model's
             values["hfu"] = 1.25 * values["mfu"]
+        if predicted is not None:  # predicted / measured step time: the measured step is batch / samples/s
+            values["roofline_step_seconds"] = predicted
+            values["roofline_fraction"] = predicted * values["samples_per_sec"] / batch_size
         epochs.append(values)
     validation = [{"samples_per_sec": 2.8 * e["samples_per_sec"], "tflops_per_sec": e["tflops_per_sec"] / 3.2,
                    "mfu": e["mfu"] / 3.2} for e in epochs]
     if i == ROLES["no_cost"]:
         document = None
         for e in epochs:
-            for key in ("tflops_per_sec", "mfu", "hfu"):
+            for key in ("tflops_per_sec", "mfu", "hfu", "roofline_step_seconds", "roofline_fraction"):
                 e.pop(key, None)
     status = status_document("running", cost="missing" if document is None else "ok",
                              cost_error=NO_COST_ERROR if document is None else None, pid=1000 + i)
@@ -189,6 +236,6 @@ def comparison_run(root, i: int, name: str | None = None) -> str:
 def comparison_runs(root, count: int = 20) -> dict[str, str]:
     """``count`` runs under ``root`` (``run00/train``, ...); ``{role: run}`` for the special ones:
     ``running`` (its lock must be held: ``holding_lock``), ``interrupted``, ``no_cost``, ``a100`` (another
-    peak)."""
+    peak), ``old_format`` (a cost document without bytes moved), ``no_bandwidth`` (no roofline)."""
     names = [comparison_run(root, i) for i in range(count)]
     return {role: names[i] for role, i in ROLES.items()}

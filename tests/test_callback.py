@@ -62,6 +62,10 @@ def data(n):
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": 2.5}, "batch_size"),
         ({"top_layers": 0}, "top_layers"),
+        ({"memory_bandwidth": 0}, "memory_bandwidth"),
+        ({"memory_bandwidth": "fast"}, "memory_bandwidth"),
+        ({"memory_bandwidth": float("inf")}, "memory_bandwidth"),
+        ({"memory_bandwidth": True}, "memory_bandwidth"),
     ],
 )
 def test_wrong_arguments_raise_at_construction(tmp_path, kwargs, message):
@@ -114,7 +118,7 @@ COST_TAGS = {
     "cost/training_flops_per_step", "cost/memory/weight_bytes", "cost/memory/gradient_bytes",
     "cost/memory/optimizer_bytes", "cost/memory/activation_bytes", "cost/memory/training_bytes",
     "cost/peak_flops_per_sec", "cost/layers", "cost/notes", "cost/top_layers", "custom_scalars__config__",
-    "cost/model_flops_per_step", "nns/cost", "nns/run",
+    "cost/model_flops_per_step", "nns/cost", "nns/run", "cost/training_bytes_moved_per_step",
 }
 RATE_TAGS = {"samples_per_sec", "steps_per_sec", "tflops_per_sec", "mfu"}
 TIME_TAGS = {"steady_samples_per_sec", "startup_seconds", "compile_seconds"}
@@ -163,6 +167,44 @@ def test_fit_writes_exactly_the_expected_panels_and_values(tmp_path):
     assert [row["type"] for row in document["layers"]] == ["Dense"]
     states = [parse_document(doc)["state"] for _, doc in events[("train", "nns/run")]]
     assert states == ["running", "finished"]
+
+
+# The roofline of dense_model at batch 32 (float32, SGD): forward reads x (32 x 8 x 4 B = 1024) and the weights
+# (36 x 4 B = 144) and writes y (32 x 4 x 4 B = 512): 1680 B; backward (no input gradient) reads dy (512) and the
+# kept x (1024) and writes the weight gradient (144): 1680 B; SGD reads weights and gradients, writes weights:
+# 3 x 144 = 432 B.  At 1000 FLOP/s and 100 B/s every pass is memory-bound.
+ROOFLINE_SECONDS = 1680 / 100 + 1680 / 100 + 432 / 100  # 37.92
+
+
+def test_fit_writes_the_roofline_beside_mfu(tmp_path):
+    x, y = data(100)
+    clock = FakeTime()
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, memory_bandwidth=100.0, clock=clock)
+    dense_model().fit(x, y, batch_size=32, epochs=2, callbacks=[Ticker(clock), callback], verbose=0)
+    events = read_events(tmp_path)
+    assert events[("train", "epoch_roofline_step_seconds")] == [(e, pytest.approx(ROOFLINE_SECONDS)) for e in (0, 1)]
+    steady_step = 32 / (68 / 3)  # 68 samples in the 3 s after the first step: a batch of 32 every 1.41 s
+    fraction = ROOFLINE_SECONDS / steady_step
+    assert events[("train", "epoch_roofline_fraction")] == [(e, pytest.approx(fraction)) for e in (0, 1)]
+    assert events[("train", "cost/memory_bandwidth_bytes_per_sec")] == [(0, 100.0)]
+    [(_, document)] = events[("train", "nns/cost")]
+    roofline = parse_document(document)["roofline"]
+    assert roofline["step_seconds"] == pytest.approx(ROOFLINE_SECONDS)
+    assert roofline["ridge_point"] == 1000.0 / 100.0
+    assert [point["bound"] for point in roofline["points"]] == ["memory"]
+
+
+@pytest.mark.parametrize(("peak", "bandwidth"), [(1000.0, None), (None, 100.0)])
+def test_roofline_left_out_where_the_peak_or_the_bandwidth_is_unknown(tmp_path, peak, bandwidth):
+    x, y = data(64)
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=peak, memory_bandwidth=bandwidth, clock=TickClock())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dense_model().fit(x, y, batch_size=32, epochs=2, callbacks=[callback], verbose=0)
+    events = read_events(tmp_path)
+    assert not {tag for _, tag in events if "roofline" in tag}  # left out, not zero
+    messages = [str(w.message) for w in caught if "roofline" in str(w.message)]
+    assert len(messages) == (1 if bandwidth is None else 0)  # no bandwidth: said once; no peak: MFU's warning says it
 
 
 def test_steps_per_execution_counts_every_step(tmp_path):
@@ -331,3 +373,18 @@ def test_an_mfu_within_the_peak_says_nothing_of_it():
         warnings.simplefilter("always")
         dense_model().fit(x, y, batch_size=16, epochs=1, callbacks=[callback], verbose=0)
     assert not [w for w in caught if "above 100%" in str(w.message)]
+
+
+def test_a_failed_bandwidth_measurement_leaves_the_roofline_out_and_training_goes_on(tmp_path, monkeypatch):
+    from nns_callbacks import bandwidth
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no timer here")
+
+    monkeypatch.setattr(bandwidth, "resolve_bandwidth", broken)
+    x, y = data(64)
+    callback = NNSCallback(log_dir=str(tmp_path), peak_flops=1000.0, memory_bandwidth="measure", clock=TickClock())
+    with pytest.warns(UserWarning, match="roofline_step_seconds and roofline_fraction are left out.*no timer here"):
+        history = dense_model().fit(x, y, batch_size=32, epochs=1, callbacks=[callback], verbose=0)
+    assert history.history["samples_per_sec"]
+    assert not {tag for _, tag in read_events(tmp_path) if "roofline" in tag}

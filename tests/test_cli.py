@@ -95,6 +95,22 @@ def test_table_is_the_default(capsys):
     assert "what papers call 'FLOPs'" in out.splitlines()[-1]
 
 
+def test_depth_sums_the_rows_by_block(capsys, tmp_path):
+    inner_in = keras.Input((8,))
+    inner = keras.Model(inner_in, keras.layers.Dense(4, name="b")(keras.layers.Dense(6, name="a")(inner_in)),
+                        name="block")
+    x = keras.Input((8,))
+    model = keras.Model(x, keras.layers.Dense(2, name="head")(inner(x)))
+    path = tmp_path / "nested.keras"
+    model.save(path)
+    status, out, err = run_cli(capsys, str(path), "--depth", "1")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[1].split()[:2] == ["block", "rows"]
+    assert [line.split()[:2] for line in lines[2:4]] == [["block", "2"], ["head", "1"]]
+    assert f"params {model.count_params():,}" in out
+
+
 def test_help_shows_usage_and_exits_0(capsys):
     status, out, _ = run_cli(capsys, "--help")
     assert status == 0
@@ -370,6 +386,9 @@ def _fifo(tmp_path):
     pytest.param(lambda tmp: ["ResNet50", "--fit-memory", "-5GB"], 2, "must be positive", id="fit-memory"),
     pytest.param(lambda tmp: ["ResNet50", "--input-shape", "9,9,3", "--input-shape", "9,9,3"], 1, "one input",
                  id="two-shapes-one-input"),
+    pytest.param(lambda tmp: ["ResNet50", "--depth", "0"], 2, "positive integer", id="depth-zero"),
+    pytest.param(lambda tmp: ["ResNet50", "--depth", "1", "--format", "json"], 2, "--depth works with --format table",
+                 id="depth-json"),
 ])
 def test_quick_answers_import_no_framework(tmp_path, make_args, status, message):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

@@ -224,6 +224,97 @@ def test_details_of_one_run_sort_output_shapes_numerically(page):
     page.locator('section.details[data-run="run00/train"]').wait_for(timeout=10_000)
 
 
+def predicted(row: dict, peak: float, bandwidth: float) -> tuple[float, str]:
+    """A row's predicted seconds and bound, by hand: each pass (forward, backward, the optimizer's update)
+    takes max(FLOPs / peak, bytes / bandwidth); the row is bound where most of its time is."""
+    passes = [(row["forward_flops"], row["forward_bytes_moved"]), (row["backward_flops"], row["backward_bytes_moved"]),
+              (row["training_flops"] - row["forward_flops"] - row["backward_flops"], row["optimizer_bytes_moved"])]
+    compute = sum(f / peak for f, b in passes if f / peak >= b / bandwidth)
+    memory = sum(b / bandwidth for f, b in passes if f / peak < b / bandwidth)
+    return compute + memory, "compute" if compute >= memory else "memory"
+
+
+def open_details(page, run):
+    page.locator(f'table.compare tr[data-run="{run}"] td.run').click()
+    section = page.locator(f'section.details[data-run="{run}"]')
+    section.locator("[data-testid=roofline-section]").wait_for(timeout=10_000)
+    return section
+
+
+def test_roofline_of_a_run_has_its_roofs_its_blocks_and_the_measured_point(page):
+    run = "run00/train"  # mlp_s: 4 x Dense(2048) and Dense(10) on 1024 features, batch 256, an H100
+    section = open_details(page, run)
+    document = page.evaluate(f"fetch('layers?run={run}').then(r => r.json())")
+    peak, bandwidth = plugin_logs.H100["flops_per_sec"], plugin_logs.BANDWIDTHS[plugin_logs.H100["flops_per_sec"]]
+    chart = section.locator("svg.roofline")
+    labels = chart.locator("text.roof-label").all_text_contents()
+    assert labels == ["memory: 3.35 TB/s", "peak: 989 TFLOP/s"]
+    assert chart.locator("line.roof").evaluate_all("lines => lines.map(l => l.dataset.roof)") == ["memory", "compute"]
+    assert chart.locator("text.ridge-label").text_content() == f"ridge {float(f'{peak / bandwidth:.4g}'):g} FLOP/B"
+    # one point per block (each layer is a block of its own), coloured by its bound as computed by hand
+    expected = {row["name"]: predicted(row, peak, bandwidth) for row in document["layers"]}
+    points = chart.locator("circle.point").evaluate_all(
+        "dots => dots.map(d => [d.dataset.name, d.dataset.bound, Number(d.getAttribute('cx')), Number(d.getAttribute('r'))])")
+    assert {name: bound for name, bound, _, _ in points} == {name: bound for name, (_, bound) in expected.items()}
+    intensity = {row["name"]: row["arithmetic_intensity"] for row in document["layers"]}
+    by_x = [name for name, *_ in sorted(points, key=lambda p: p[2])]
+    assert by_x == sorted(intensity, key=intensity.get)  # further right, more FLOPs per byte
+    largest = max(expected, key=lambda name: expected[name][0])
+    assert max(points, key=lambda p: p[3])[0] == largest  # the area follows the predicted time
+    # the measured point: the latest achieved FLOP/s, below the peak's roof
+    served = page.evaluate(f"fetch('throughput?run={run}').then(r => r.json())")
+    achieved = served["train"]["epoch_tflops_per_sec"][-1][1]
+    assert chart.locator("text.measured-label").text_content() == f"measured: {float(f'{achieved:.3g}'):g} TFLOP/s"
+    roof_y = float(chart.locator('line.roof[data-roof="compute"]').get_attribute("y1"))
+    assert float(chart.locator("circle.measured").get_attribute("cy")) > roof_y
+    # the rows with most predicted time, their bound and share
+    top = section.locator("table.roofline-top tbody tr")
+    assert top.count() == len(document["layers"])
+    assert top.first.locator("td").first.inner_text() == largest
+    step = sum(seconds for seconds, _ in expected.values())
+    assert top.first.locator("td").nth(3).inner_text() == f"{100 * expected[largest][0] / step:.1f}%"
+    assert top.first.get_attribute("data-bound") == expected[largest][1]
+    figures = section.locator("[data-testid=roofline-figures]").inner_text()
+    assert f"Predicted step: {float(f'{step:.3g}'):g} s" in figures
+    assert "of the measured steady step" in figures
+    assert section.locator("[data-testid=by-kind] .kind-words").inner_text() == "MLP 100.0%"
+
+
+def test_a_run_without_a_roofline_says_why_and_old_documents_still_show(page, logs):
+    _, roles = logs
+    section = open_details(page, roles["no_bandwidth"])
+    assert "memory bandwidth is unknown" in section.locator("[data-testid=no-roofline]").inner_text()
+    assert section.locator("[data-testid=by-kind] h3").inner_text() == "By kind (share of the training FLOPs)"
+    section = open_details(page, roles["old_format"])
+    assert "has no bytes moved" in section.locator("[data-testid=no-roofline]").inner_text()
+    assert section.locator("[data-testid=by-kind]").count() == 0
+    document = page.evaluate(f"fetch('layers?run={roles['old_format']}').then(r => r.json())")
+    assert "training_bytes_moved" not in document  # as an older callback wrote it
+    assert section.locator("table.layers tbody tr").count() == len(document["layers"])  # its table as before
+    assert section.locator("table.layers tbody tr td").filter(has_text="–").count() == 2 * len(document["layers"])
+    page.locator("select.details-run").select_option("run00/train")
+    page.locator('section.details[data-run="run00/train"]').wait_for(timeout=10_000)
+
+
+def test_compare_table_holds_the_roofline_fraction(page, logs):
+    _, roles = logs
+    served = page.evaluate("fetch('throughput?run=run01/train').then(r => r.json())")
+    fraction = served["train"]["epoch_roofline_fraction"][-1][1]
+    assert figure(cell(page, "run01/train", "roofline_fraction").inner_text()) == f"{100 * fraction:.1f}%"
+    assert figure(cell(page, roles["old_format"], "roofline_fraction").inner_text()) == "–"
+
+
+def test_roofline_screenshot(page, tmp_path):
+    """The roofline section renders to a PNG (``NNS_SCREENSHOTS=docs`` keeps it as docs/cost_tab_roofline.png)."""
+    folder = os.environ.get("NNS_SCREENSHOTS")
+    path = pathlib.Path(folder or tmp_path) / "cost_tab_roofline.png"
+    section = open_details(page, "run01/train")
+    section.locator("[data-testid=roofline-section]").screenshot(path=str(path))
+    assert path.read_bytes().startswith(b"\x89PNG")
+    page.locator("select.details-run").select_option("run00/train")
+    page.locator('section.details[data-run="run00/train"]').wait_for(timeout=10_000)
+
+
 def test_theme_follows_the_browser_alone(page):
     assert page.locator("body").get_attribute("data-theme") == "the browser's colour scheme"
     page.emulate_media(color_scheme="dark")

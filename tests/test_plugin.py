@@ -33,7 +33,9 @@ def test_throughput_tags_are_the_callbacks():
     assert {"epoch_peak_memory_bytes", "epoch_peak_memory_over_estimate"} <= set(tags)
     assert {"epoch_hfu", "epoch_steady_samples_per_sec", "epoch_startup_seconds", "epoch_compile_seconds",
             "epoch_tokens_per_sec", "batch_hfu"} <= set(tags)
-    assert len(tags) == len(set(tags)) == 2 * len(metadata.RATE_NAMES) + len(metadata.MEMORY_NAMES)
+    assert {"epoch_roofline_step_seconds", "epoch_roofline_fraction"} <= set(tags)
+    assert len(tags) == len(set(tags)) == 2 * len(metadata.RATE_NAMES) + len(metadata.MEMORY_NAMES) + len(
+        metadata.ROOFLINE_NAMES)
 
 
 def small_cost():

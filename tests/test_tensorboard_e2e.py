@@ -141,6 +141,9 @@ def test_plugins_listing_has_the_cost_tab(tensorboard):
     assert nns["enabled"] and nns["tab_name"] == "Cost"
     assert nns["loading_mechanism"] == {"type": "IFRAME", "module_path": "/data/plugin/nns/index.js"}
     assert b"export async function render" in fetch(tensorboard, "/data/plugin/nns/index.js")
+    # the module index.js imports, served beside it
+    assert b'from "./roofline.js"' in fetch(tensorboard, "/data/plugin/nns/index.js")
+    assert b"export function rooflineSection" in fetch(tensorboard, "/data/plugin/nns/roofline.js")
 
 
 def test_plugin_runs(tensorboard):

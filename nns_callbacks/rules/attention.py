@@ -22,10 +22,12 @@ def attention_cost(
     elementwise: tuple[int, int],
     projection_bias: int,
     saved: int,
+    intermediate: int | None = None,
 ) -> LayerCost:
     """Weight products (projections), activation products and a softmax over ``scores`` elements.
 
-    ``elementwise`` is (forward, backward) FLOPs of the other elementwise work.
+    ``elementwise`` is (forward, backward) FLOPs of the other elementwise work; ``intermediate``: the elements
+    of the tensors the layer's kernels pass to each other (default: those it keeps, ``saved``).
     """
     softmax = round(FLOPS_PER_ELEMENT["softmax"] * scores)
     softmax_backward = round(BACKWARD_FLOPS_PER_ELEMENT["softmax"] * scores)
@@ -37,6 +39,7 @@ def attention_cost(
         weight_grad_flops=2 * projection_macs + projection_bias,
         internal_grad_flops=4 * score_macs + backward + softmax_backward,
         saved_elements=saved,
+        intermediate_elements=saved if intermediate is None else intermediate,
     )
 
 
@@ -203,6 +206,8 @@ def dot_product_attention_op(op, call: LayerCall) -> LayerCost:
     backward = scores * (1 + masked + 4 * soft_cap)
     if runs_fused(getattr(op, "flash_attention", None), call.output_dtypes[0] if call.output_dtypes else None):
         saved = batch * heads * t_q + call.output_elements  # the log-sum-exp per query and head, and the output
+        passed = 0  # the scores stay in the kernel's on-chip memory
     else:
         saved = 2 * scores + call.output_elements  # logits and probabilities, as the unfused path keeps
-    return attention_cost(0, scores * (dim + value[-1]), scores, (forward, backward), 0, saved)
+        passed = 2 * scores
+    return attention_cost(0, scores * (dim + value[-1]), scores, (forward, backward), 0, saved, passed)

@@ -58,3 +58,5 @@ RATE_NAMES = (
 four); a run holds those its callback measured."""
 MEMORY_NAMES = ("peak_memory_bytes", "peak_memory_over_estimate")
 """Suffixes of the ``epoch_`` scalar tags of the measured device memory."""
+ROOFLINE_NAMES = ("roofline_step_seconds", "roofline_fraction")
+"""Suffixes of the ``epoch_`` scalar tags of the roofline: the predicted step time (s) and predicted / measured."""

@@ -1,4 +1,5 @@
-"""The ``nns`` TensorBoard plugin: JSON routes under ``/data/plugin/nns/`` and the Cost tab's ES module.
+"""The ``nns`` TensorBoard plugin: JSON routes under ``/data/plugin/nns/`` and the Cost tab's ES modules
+(``index.js``, and ``roofline.js`` which it imports).
 
 Routes (all JSON but ``index.js``):
 - ``runs``: every run with a cost document (``nns/cost``) or a run-status document (``nns/run``): its
@@ -42,8 +43,9 @@ _SCALARS_PLUGIN = "scalars"
 _MAX_POINTS = 1000
 STALE_AFTER_S = 30 * 60
 """Where a run's lock cannot be checked: a run still "running" with no write for this long is interrupted."""
-_SUMMARY_LEAVES = ("layers", "conventions")
-"""Cost-document fields the ``runs`` listing leaves out (the per-layer rows and the prose): ``layers`` has them."""
+_SUMMARY_LEAVES = ("layers", "conventions", "roofline", "by_kind")
+"""Cost-document fields the ``runs`` listing leaves out (the per-layer rows, the prose, the roofline's points and
+the roll-up by kind): ``layers`` has them."""
 
 
 class DocumentError(ValueError):
@@ -51,9 +53,10 @@ class DocumentError(ValueError):
 
 
 def throughput_tags() -> list[str]:
-    """The scalar tags the throughput charts draw: per epoch and per window, and the measured memory."""
+    """The scalar tags the throughput charts draw: per epoch and per window, the measured memory and the
+    roofline's predicted step time."""
     rates = [prefix + name for prefix in ("epoch_", "batch_") for name in metadata.RATE_NAMES]
-    return rates + ["epoch_" + name for name in metadata.MEMORY_NAMES]
+    return rates + ["epoch_" + name for name in metadata.MEMORY_NAMES + metadata.ROOFLINE_NAMES]
 
 
 def sibling_validation_run(run: str) -> str | None:
@@ -195,6 +198,7 @@ class NNSPlugin(base_plugin.TBPlugin):
     def get_plugin_apps(self):
         return {
             "/index.js": self._serve_module,
+            "/roofline.js": self._serve_module,
             "/runs": self._serve_runs,
             "/layers": self._serve_layers,
             "/throughput": self._serve_throughput,
@@ -321,7 +325,9 @@ class NNSPlugin(base_plugin.TBPlugin):
     # Routes.
     @wrappers.Request.application
     def _serve_module(self, request):
-        source = importlib.resources.files(__package__).joinpath("static", "index.js").read_bytes()
+        """``index.js`` or the module it imports (``roofline.js``), by the request's last path part."""
+        name = posixpath.basename(request.path)
+        source = importlib.resources.files(__package__).joinpath("static", name).read_bytes()
         return http_util.Respond(request, source, "application/javascript")
 
     @wrappers.Request.application

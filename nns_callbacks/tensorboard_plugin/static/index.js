@@ -8,6 +8,8 @@
 // memory in binary units (KiB, MiB, GiB). Epochs are shown 1-based, as Keras prints them; the stored
 // step axis of the epoch_* scalars is the 0-based epoch index.
 
+import { rooflineSection } from "./roofline.js";
+
 const TOP_LAYERS = 12;
 const ROW_LIMIT = 300;
 const POLL_MS = 30_000;
@@ -89,19 +91,19 @@ const STYLE = `
 // Formatting: three significant digits, like nns_callbacks.cost.format_count / format_bytes. Anything
 // that is not a finite number is shown as it is (a field may be missing, null, or of a newer kind).
 
-const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
+export const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
 
 function threeDigits(value) {
   const text = value.toPrecision(3);
   return text.includes("e") ? value.toFixed(0) : String(Number(text));
 }
 
-function other(value) {
+export function other(value) {
   if (value === null || value === undefined || (typeof value === "number" && !Number.isFinite(value))) return "–";
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
-function formatCount(value, unit = "") {
+export function formatCount(value, unit = "") {
   if (!isNumber(value)) return other(value);
   const rounded = Number(value.toPrecision(3));
   for (const [prefix, scale] of [["P", 1e15], ["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]]) {
@@ -110,7 +112,7 @@ function formatCount(value, unit = "") {
   return `${Number(value.toPrecision(4))} ${unit}`.trim();
 }
 
-function formatBytes(value) {
+export function formatBytes(value) {
   if (!isNumber(value)) return other(value);
   for (const [unit, scale] of [["TiB", 2 ** 40], ["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]]) {
     if (Math.abs(value) >= scale) return `${threeDigits(value / scale)} ${unit}`;
@@ -119,13 +121,13 @@ function formatBytes(value) {
 }
 
 const formatInteger = (value) => (isNumber(value) ? value.toLocaleString("en-US") : other(value));
-function formatPercent(value) {
+export function formatPercent(value) {
   if (!isNumber(value)) return other(value);
   const percent = 100 * value;
   return percent !== 0 && Math.abs(percent) < 0.1 ? `${percent.toPrecision(2)}%` : `${percent.toFixed(1)}%`;
 }
-const formatSeconds = (value) => (isNumber(value) ? `${Number(value.toPrecision(3))} s` : other(value));
-const formatFlopsPerSec = (value) => formatCount(value, "FLOP/s");
+export const formatSeconds = (value) => (isNumber(value) ? `${Number(value.toPrecision(3))} s` : other(value));
+export const formatFlopsPerSec = (value) => formatCount(value, "FLOP/s");
 
 function formatField(key, value) {
   // A field of the cost document, known or new, by its name.
@@ -163,7 +165,7 @@ function compareValues(a, b, descending) {
 
 // DOM helpers.
 
-function el(tag, attributes = {}, ...children) {
+export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
@@ -177,7 +179,7 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-function svg(tag, attributes = {}, text = null) {
+export function svg(tag, attributes = {}, text = null) {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
   if (text !== null) node.textContent = text;
@@ -254,7 +256,7 @@ function latest(throughput, tag, split = "train") {
   return points.length ? points[points.length - 1] : null;
 }
 
-const latestValue = (throughput, tag, split = "train") => {
+export const latestValue = (throughput, tag, split = "train") => {
   const point = latest(throughput, tag, split);
   return point ? point[1] : null;
 };
@@ -273,6 +275,12 @@ function peakText(peak) {
   const device = [peak.devices && peak.devices !== 1 ? `${peak.devices} x` : null, peak.device].filter(Boolean).join(" ");
   const parts = [device, peak.precision].filter(Boolean).join(", ");
   return `${formatFlopsPerSec(peak.flops_per_sec)} (${parts}${peak.source ? `; ${peak.source}` : ""})`;
+}
+
+function bandwidthText(bandwidth) {
+  if (!bandwidth || !isNumber(bandwidth.bytes_per_sec)) return "unknown: no roofline";
+  const device = [bandwidth.devices && bandwidth.devices !== 1 ? `${bandwidth.devices} x` : null, bandwidth.device].filter(Boolean).join(" ");
+  return `${formatCount(bandwidth.bytes_per_sec, "B/s")} (${device}${bandwidth.source ? `; ${bandwidth.source}` : ""})`;
 }
 
 // The comparison table's columns: runs down, figures across. ratio: shown as a ratio to the baseline run.
@@ -300,6 +308,9 @@ const COLUMNS = [
   { key: "steady_samples_per_sec", title: "steady samples/s", num: true, ratio: true, optional: true, get: (r) => latestValue(r.throughput, "epoch_steady_samples_per_sec"), text: (v) => formatCount(v) },
   { key: "tokens_per_sec", title: "tokens/s", num: true, ratio: true, optional: true, get: (r) => latestValue(r.throughput, "epoch_tokens_per_sec"), text: (v) => formatCount(v) },
   { key: "compile_seconds", title: "compile s", num: true, optional: true, get: (r) => latestValue(r.throughput, "epoch_compile_seconds"), text: formatSeconds },
+  { key: "training_bytes_moved", title: "bytes moved / step", num: true, ratio: true, optional: true, get: (r) => r.cost && r.cost.training_bytes_moved, text: formatBytes },
+  { key: "roofline_step_seconds", title: "roofline step s", num: true, ratio: true, optional: true, get: (r) => latestValue(r.throughput, "epoch_roofline_step_seconds"), text: formatSeconds },
+  { key: "roofline_fraction", title: "roofline / measured", num: true, ratio: true, optional: true, get: (r) => latestValue(r.throughput, "epoch_roofline_fraction"), text: formatPercent, epoch: "epoch_roofline_fraction" },
 ];
 
 const scaled = (value, factor) => (isNumber(value) ? value * factor : null);
@@ -419,6 +430,8 @@ const LAYER_COLUMNS = [
   { key: "training_flops", title: "training FLOPs", text: (v) => formatCount(v, "FLOP"), num: true },
   { key: "training_flops_share", title: "share of training FLOPs", share: true, num: true },
   { key: "activation_bytes", title: "activations kept", text: formatBytes, num: true },
+  { key: "training_bytes_moved", title: "bytes moved", text: formatBytes, num: true },
+  { key: "arithmetic_intensity", title: "FLOPs / byte", text: (v) => formatCount(v), num: true },
   { key: "counted", title: "counted", text: (v) => (v === false ? el("span", { class: "no" }, "no") : v === true ? "yes" : other(v)) },
 ];
 
@@ -910,15 +923,16 @@ export async function render() {
     if (cached && cached.error) parts.push(el("p", { class: "no" }, `Could not read its cost model: ${cached.error}`));
     if (doc) {
       const figures = Object.entries(doc)
-        .filter(([k, v]) => !["layers", "conventions", "run", "step", "wall_time", "peak"].includes(k) && (v === null || typeof v !== "object" || Array.isArray(v)))
+        .filter(([k, v]) => !["layers", "conventions", "run", "step", "wall_time", "peak", "bandwidth", "roofline", "by_kind"].includes(k) && (v === null || typeof v !== "object" || Array.isArray(v)))
         .map(([k, v]) => [k, formatField(k, v)]);
       if (doc.unsupported && typeof doc.unsupported === "object") {
         const entries = Object.entries(doc.unsupported);
         figures.push(["not counted (cost 0)", entries.length ? entries.map(([n, c]) => `${n} x${c}`).join(", ") : "nothing"]);
       }
       figures.push(["peak FLOP/s behind MFU", peakText(peakOf({ cost: doc }))]);
+      if ("bandwidth" in doc) figures.push(["memory bandwidth (roofline)", bandwidthText(doc.bandwidth)]);
       for (const [k, v] of Object.entries(doc)) {
-        if (v && typeof v === "object" && !Array.isArray(v) && !["unsupported", "peak"].includes(k)) figures.push([k, JSON.stringify(v)]);
+        if (v && typeof v === "object" && !Array.isArray(v) && !["unsupported", "peak", "bandwidth", "roofline"].includes(k)) figures.push([k, JSON.stringify(v)]);
       }
       parts.push(el("h3", {}, "Every figure of its cost model"), figureList(figures));
     }
@@ -948,7 +962,7 @@ export async function render() {
       el("div", { class: "charts" },
         perEpoch.map(([title, tag, format, factor]) => lineChart({ title, format, lines: splitLines(tag, factor) })),
         windows.map(([title, tag, format, factor]) => lineChart({ title, format, axis: "step", lines: splitLines(tag, factor).slice(0, 1) }))));
-    if (doc) parts.push(topLayersChart(doc), layersSection(doc));
+    if (doc) parts.push(rooflineSection(doc, throughput), topLayersChart(doc), layersSection(doc));
     details.replaceChildren(el("section", { "data-run": run, class: "details" }, parts));
   }
 
