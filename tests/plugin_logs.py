@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 
@@ -185,9 +186,25 @@ def holding_lock(log_dir):
 MODELS = {"mlp_s": [2048] * 4 + [10], "mlp_m": [4096] * 6 + [10], "mlp_l": [8192] * 8 + [10], "mlp_xs": [512, 2048, 64, 10]}
 H100 = peak(989e12)
 A100 = peak(312e12, device="NVIDIA A100")
-ROLES = {"running": 3, "interrupted": 5, "no_cost": 7, "a100": 9, "old_format": 6, "no_bandwidth": 10}
+ROLES = {"running": 3, "interrupted": 5, "no_cost": 7, "a100": 9, "old_format": 6, "no_bandwidth": 10, "sharded": 11}
 BANDWIDTHS = {H100["flops_per_sec"]: 3.35e12, A100["flops_per_sec"]: 1.555e12}  # bytes/s
 NO_COST_ERROR = "no rule for layer FancyAttention (estimate(model) raised NotImplementedError)"
+
+
+def add_per_device(document: dict, mesh_shape: dict[str, int]) -> None:
+    """One device's share, as ``ModelCost.to_dict()`` writes it: state sharded over the model axis, activations
+    over every device, a gradient buffer under data parallelism."""
+    devices, model_axis = math.prod(mesh_shape.values()), mesh_shape["model"]
+    share = {"weight_bytes": document["weight_bytes"] // model_axis,
+             "gradient_bytes": document["gradient_bytes"] // model_axis,
+             "optimizer_bytes": document["optimizer_bytes"] // model_axis,
+             "activation_bytes": document["activation_bytes"] // devices,
+             "gradient_buffer_bytes": document["gradient_bytes"] // model_axis,
+             "training_flops": document["training_flops"] // devices, "communication_bytes": 2**26,
+             "notes": ["3 activation tensor(s) of unknown sharding counted replicated over the model axes"]}
+    share["training_bytes"] = sum(share[k] for k in ("weight_bytes", "gradient_bytes", "optimizer_bytes",
+                                                      "activation_bytes", "gradient_buffer_bytes"))
+    document.update(devices=devices, mesh_shape=mesh_shape, per_device=share)
 
 
 def comparison_run(root, i: int, name: str | None = None) -> str:
@@ -199,6 +216,8 @@ def comparison_run(root, i: int, name: str | None = None) -> str:
     bandwidth = None if i == ROLES["no_bandwidth"] else BANDWIDTHS[device_peak["flops_per_sec"]]
     document = cost_document(model, MODELS[model], batch_size, peak=device_peak, bandwidth=bandwidth,
                              bytes_moved=i != ROLES["old_format"])
+    if i == ROLES["sharded"]:
+        add_per_device(document, {"batch": 2, "model": 4})
     predicted = (document.get("roofline") or {}).get("step_seconds")
     flops_per_step = document["training_flops"]
     if model == "mlp_m":

@@ -224,6 +224,23 @@ def test_details_of_one_run_sort_output_shapes_numerically(page):
     page.locator('section.details[data-run="run00/train"]').wait_for(timeout=10_000)
 
 
+def test_a_sharded_run_shows_its_mesh_and_one_devices_share(page, logs):
+    _, roles = logs
+    run = roles["sharded"]
+    cost = page.evaluate(f"fetch('layers?run={run}').then(r => r.json())")
+    assert figure(cell(page, run, "devices").inner_text()) == "8"
+    shown, unit = figure(cell(page, run, "per_device_training_bytes").inner_text()).split()
+    scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+    assert float(shown) * scale == pytest.approx(cost["per_device"]["training_bytes"], rel=0.01)
+    assert figure(cell(page, roles["a100"], "devices").inner_text()) == "\u2013"  # one device: nothing to say (an en dash)
+    page.locator("select.details-run").select_option(run)
+    share = page.locator(f'section.details[data-run="{run}"] [data-testid=per-device]')
+    share.wait_for(timeout=10_000)
+    assert share.inner_text() == "Per device: 8 devices, mesh batch 2 x model 4"
+    listed = page.locator(f'section.details[data-run="{run}"]').inner_text()
+    assert "unknown sharding" in listed and "communication_bytes" in listed
+
+
 def predicted(row: dict, peak: float, bandwidth: float) -> tuple[float, str]:
     """A row's predicted seconds and bound, by hand: each pass (forward, backward, the optimizer's update)
     takes max(FLOPs / peak, bytes / bandwidth); the row is bound where most of its time is."""

@@ -299,6 +299,8 @@ const COLUMNS = [
   { key: "optimizer_bytes", title: "mem: optimizer", num: true, get: (r) => r.cost && r.cost.optimizer_bytes, text: formatBytes },
   { key: "activation_bytes", title: "mem: activations", num: true, get: (r) => r.cost && r.cost.activation_bytes, text: formatBytes },
   { key: "training_bytes", title: "mem: estimate (sum)", num: true, ratio: true, get: (r) => r.cost && r.cost.training_bytes, text: formatBytes },
+  { key: "devices", title: "devices", num: true, optional: true, get: (r) => r.cost && r.cost.per_device ? r.cost.devices : null, text: formatInteger },
+  { key: "per_device_training_bytes", title: "mem per device", num: true, ratio: true, optional: true, get: (r) => r.cost && r.cost.per_device && r.cost.per_device.training_bytes, text: formatBytes },
   { key: "measured_peak_memory_bytes", title: "measured peak mem.", num: true, ratio: true, get: (r) => latestValue(r.throughput, "epoch_peak_memory_bytes"), text: formatBytes },
   { key: "peak_flops_per_sec", title: "peak FLOP/s (source)", num: true, get: (r) => (peakOf(r) ? peakOf(r).flops_per_sec : null), text: (v) => formatCount(v), peak: true },
   { key: "samples_per_sec", title: "samples/s", num: true, ratio: true, get: (r) => latestValue(r.throughput, "epoch_samples_per_sec"), text: (v) => formatCount(v), epoch: "epoch_samples_per_sec" },
@@ -314,6 +316,17 @@ const COLUMNS = [
 ];
 
 const scaled = (value, factor) => (isNumber(value) ? value * factor : null);
+
+// One device's share where several hold the model: the mesh, then its memory, FLOPs and traffic.
+function perDeviceSection(doc, figureList) {
+  const mesh = Object.entries(doc.mesh_shape || {}).map(([axis, size]) => `${axis} ${size}`).join(" x ");
+  const share = doc.per_device;
+  const figures = Object.entries(share)
+    .filter(([k]) => k !== "notes")
+    .map(([k, v]) => [k, formatField(k, v)]);
+  for (const note of share.notes || []) figures.push(["note", note]);
+  return [el("h3", { "data-testid": "per-device" }, `Per device: ${doc.devices} devices, mesh ${mesh}`), figureList(figures)];
+}
 
 // The overlay charts: one line per run.
 const OVERLAYS = [
@@ -932,9 +945,10 @@ export async function render() {
       figures.push(["peak FLOP/s behind MFU", peakText(peakOf({ cost: doc }))]);
       if ("bandwidth" in doc) figures.push(["memory bandwidth (roofline)", bandwidthText(doc.bandwidth)]);
       for (const [k, v] of Object.entries(doc)) {
-        if (v && typeof v === "object" && !Array.isArray(v) && !["unsupported", "peak", "bandwidth", "roofline"].includes(k)) figures.push([k, JSON.stringify(v)]);
+        if (v && typeof v === "object" && !Array.isArray(v) && !["unsupported", "peak", "bandwidth", "roofline", "per_device", "mesh_shape"].includes(k)) figures.push([k, JSON.stringify(v)]);
       }
       parts.push(el("h3", {}, "Every figure of its cost model"), figureList(figures));
+      if (doc.per_device && typeof doc.per_device === "object") parts.push(...perDeviceSection(doc, figureList));
     }
     const measured = [];
     for (const split of ["train", "validation"]) {
