@@ -24,3 +24,10 @@ def _temporary_measurement_cache(tmp_path_factory):
         os.environ.pop("NNS_CACHE_DIR", None)
     else:
         os.environ["NNS_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def measurement_cache(tmp_path, monkeypatch):
+    """An empty measurement cache of this test's own: the path of its file."""
+    monkeypatch.setenv("NNS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "measurements.json"

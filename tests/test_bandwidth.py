@@ -6,28 +6,18 @@ import math
 
 import pytest
 
-from nns_callbacks import bandwidth, devices, peaks
+from nns_callbacks import bandwidth, peaks
 from nns_callbacks.bandwidth import Bandwidth, measure_bandwidth, resolve_bandwidth, validate_memory_bandwidth
 from nns_callbacks.timing import Spread
+from tests.measurements import fake_names
 
 COPY = Spread(25e9, 24e9, 20e9, 5)
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty measurement cache of this test's own."""
-    monkeypatch.setenv("NNS_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "measurements.json"
-
-
-def _fake_names(monkeypatch, names):
-    monkeypatch.setattr(devices, "accelerator_names", lambda backend: list(names))
 
 
 @pytest.mark.parametrize(("name", "bytes_per_sec"), [("NVIDIA H100 80GB HBM3", 3.35e12), ("TPU v5 lite", 819e9),
                                                      ("NVIDIA A100-SXM4-80GB", 1.555e12)])
 def test_a_known_chip_gets_its_datasheet_bandwidth(monkeypatch, name, bytes_per_sec):
-    _fake_names(monkeypatch, [name])
+    fake_names(monkeypatch, [name])
     seen = []
     found = resolve_bandwidth("auto", "jax", warn=seen.append)
     assert found == Bandwidth(pytest.approx(bytes_per_sec), found.source, name, 1)
@@ -35,14 +25,14 @@ def test_a_known_chip_gets_its_datasheet_bandwidth(monkeypatch, name, bytes_per_
 
 
 def test_the_datasheet_bandwidth_is_summed_over_replicas(monkeypatch):
-    _fake_names(monkeypatch, ["NVIDIA H200"] * 8)
+    fake_names(monkeypatch, ["NVIDIA H200"] * 8)
     found = resolve_bandwidth(None, "torch", replicas=8)
     assert (found.bytes_per_sec, found.devices) == (pytest.approx(8 * 4.8e12), 8)
 
 
 @pytest.mark.parametrize("names", [[], ["Mystery Accelerator 9000"]])
 def test_a_cpu_or_unknown_device_under_auto_warns_once_and_gets_none(monkeypatch, names):
-    _fake_names(monkeypatch, names)
+    fake_names(monkeypatch, names)
     seen = []
     assert resolve_bandwidth("auto", "tensorflow", warn=seen.append) is None
     assert len(seen) == 1 and "memory_bandwidth=" in seen[0] and "'measure'" in seen[0]
@@ -56,12 +46,12 @@ def test_this_cpu_machine_under_auto(monkeypatch):
 
 
 def test_an_explicit_number_is_per_device(monkeypatch):
-    _fake_names(monkeypatch, [])
+    fake_names(monkeypatch, [])
     assert resolve_bandwidth(1e11, "jax", replicas=2) == Bandwidth(2e11, "memory_bandwidth argument", "cpu", 2)
 
 
-def test_measure_times_a_copy_once_then_reuses_it(monkeypatch, cache):
-    _fake_names(monkeypatch, [])
+def test_measure_times_a_copy_once_then_reuses_it(monkeypatch, measurement_cache):
+    fake_names(monkeypatch, [])
     calls = []
     monkeypatch.setattr(bandwidth, "measure_bandwidth", lambda nbytes=None, **kw: calls.append(nbytes) or COPY)
     first = resolve_bandwidth("measure", "jax")
@@ -73,27 +63,27 @@ def test_measure_times_a_copy_once_then_reuses_it(monkeypatch, cache):
     assert len(calls) == 2
 
 
-def test_an_accelerator_copies_256_mib(monkeypatch, cache):
-    _fake_names(monkeypatch, ["NVIDIA L4"])
+def test_an_accelerator_copies_256_mib(monkeypatch, measurement_cache):
+    fake_names(monkeypatch, ["NVIDIA L4"])
     calls = []
     monkeypatch.setattr(bandwidth, "measure_bandwidth", lambda nbytes=None, **kw: calls.append(nbytes) or COPY)
     assert resolve_bandwidth("measure", "torch").device == "NVIDIA L4" and calls == [256 * 2**20]
 
 
-def test_the_peak_and_the_bandwidth_share_one_cache_file(monkeypatch, cache):
-    _fake_names(monkeypatch, [])
+def test_the_peak_and_the_bandwidth_share_one_cache_file(monkeypatch, measurement_cache):
+    fake_names(monkeypatch, [])
     monkeypatch.setattr(bandwidth, "measure_bandwidth", lambda nbytes=None, **kw: COPY)
     monkeypatch.setattr(peaks, "measure_peak", lambda dtype, size=None, **kw: Spread(1e11, 1e11, 1e11, 5))
     resolve_bandwidth("measure", "jax")
     peaks.resolve_peak("measure", "jax", "float32")
-    entries = json.loads(cache.read_text())["measurements"]
+    entries = json.loads(measurement_cache.read_text())["measurements"]
     assert sorted(e["quantity"] for e in entries) == ["memory_bandwidth", "peak_flops"]
 
 
 def test_an_unwritable_cache_warns_and_still_returns_the_bandwidth(monkeypatch, tmp_path):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("NNS_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
-    _fake_names(monkeypatch, [])
+    fake_names(monkeypatch, [])
     monkeypatch.setattr(bandwidth, "measure_bandwidth", lambda nbytes=None, **kw: COPY)
     seen = []
     assert resolve_bandwidth("measure", "jax", warn=seen.append).bytes_per_sec == 25e9

@@ -9,17 +9,7 @@ import pytest
 from nns_callbacks import devices, measure_cache, peaks, timing
 from nns_callbacks.peaks import Peak, measure_peak, resolve_peak, validate_peak_flops
 from nns_callbacks.timing import Spread
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty measurement cache of this test's own."""
-    monkeypatch.setenv("NNS_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "measurements.json"
-
-
-def _fake_names(monkeypatch, names):
-    monkeypatch.setattr(devices, "accelerator_names", lambda backend: list(names))
+from tests.measurements import fake_names
 
 
 class FakeMeasure:
@@ -40,42 +30,42 @@ SLOW, FAST = Spread(50e9, 45e9, 40e9, 5), Spread(117e9, 110e9, 100e9, 5)
 
 
 def test_resolve_peak_auto_uses_datasheet(monkeypatch):
-    _fake_names(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
+    fake_names(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
     peak = resolve_peak("auto", "tensorflow", "bfloat16")
     assert peak == Peak(312e12, peak.source, "NVIDIA A100-SXM4-80GB", "bfloat16", 1)
     assert peak.source.startswith("datasheet: ") and "A100" in peak.source
 
 
 def test_resolve_peak_of_the_design_notes_h200(monkeypatch):
-    _fake_names(monkeypatch, ["NVIDIA H200"])
+    fake_names(monkeypatch, ["NVIDIA H200"])
     monkeypatch.setattr(devices, "tf32_enabled", lambda backend: True)
     assert resolve_peak(None, "jax", "bfloat16").flops_per_sec == pytest.approx(989.4e12)
     assert resolve_peak(None, "jax", "float32").flops_per_sec == pytest.approx(494.7e12)
 
 
 def test_resolve_peak_none_means_auto_and_counts_replicas_not_visible_devices(monkeypatch):
-    _fake_names(monkeypatch, ["NVIDIA H100 80GB HBM3"] * 8)
+    fake_names(monkeypatch, ["NVIDIA H100 80GB HBM3"] * 8)
     assert resolve_peak(None, "tensorflow", "bfloat16").devices == 1  # without a strategy Keras uses one
     mirrored = resolve_peak(None, "tensorflow", "bfloat16", replicas=8)
     assert (mirrored.devices, mirrored.flops_per_sec) == (8, pytest.approx(8 * 989.4e12))
 
 
 def test_resolve_peak_mixed_devices_use_first_name(monkeypatch):
-    _fake_names(monkeypatch, ["NVIDIA L40S", "NVIDIA L4"])
+    fake_names(monkeypatch, ["NVIDIA L40S", "NVIDIA L4"])
     peak = resolve_peak("auto", "tensorflow", "bfloat16")
     assert (peak.device, peak.flops_per_sec) == ("NVIDIA L40S", pytest.approx(362.05e12))
 
 
 @pytest.mark.parametrize(("tf32", "precision", "flops"), [(True, "tfloat32", 156e12), (False, "float32", 19.5e12)])
 def test_resolve_peak_float32_follows_tf32_switch(monkeypatch, tf32, precision, flops):
-    _fake_names(monkeypatch, ["NVIDIA A100-SXM4-40GB"])
+    fake_names(monkeypatch, ["NVIDIA A100-SXM4-40GB"])
     monkeypatch.setattr(devices, "tf32_enabled", lambda backend: tf32)
     peak = resolve_peak("auto", "tensorflow", "float32")
     assert (peak.precision, peak.flops_per_sec) == (precision, pytest.approx(flops))
 
 
 def test_resolve_peak_tf32_on_v100_reports_float32(monkeypatch):
-    _fake_names(monkeypatch, ["Tesla V100-SXM2-16GB"])
+    fake_names(monkeypatch, ["Tesla V100-SXM2-16GB"])
     monkeypatch.setattr(devices, "tf32_enabled", lambda backend: True)
     peak = resolve_peak("auto", "tensorflow", "float32")
     assert (peak.precision, peak.flops_per_sec) == ("float32", pytest.approx(15.7e12))
@@ -84,7 +74,7 @@ def test_resolve_peak_tf32_on_v100_reports_float32(monkeypatch):
 @pytest.mark.parametrize(("names", "dtype"), [(["Mystery Accelerator 9000"], "bfloat16"), (["Tesla T4"], "bfloat16"),
                                               ([], "float32")])
 def test_resolve_peak_unknown_warns_once_and_returns_none(monkeypatch, names, dtype):
-    _fake_names(monkeypatch, names)
+    fake_names(monkeypatch, names)
     seen = []
     assert resolve_peak("auto", "tensorflow", dtype, warn=seen.append) is None
     assert len(seen) == 1 and "MFU" in seen[0] and "peak_flops=" in seen[0] and "'measure'" in seen[0]
@@ -100,7 +90,7 @@ def test_resolve_peak_on_this_cpu_machine_warns():
 
 
 def test_resolve_peak_explicit_number_wins_and_is_per_device(monkeypatch):
-    _fake_names(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
+    fake_names(monkeypatch, ["NVIDIA A100-SXM4-80GB"])
     seen = []
     peak = resolve_peak(300e12, "tensorflow", "bfloat16", replicas=2, warn=seen.append)
     assert peak == Peak(600e12, "peak_flops argument", "NVIDIA A100-SXM4-80GB", "bfloat16", 2)
@@ -110,8 +100,8 @@ def test_resolve_peak_explicit_number_wins_and_is_per_device(monkeypatch):
 # "measure" and "measure!": the cache.
 
 
-def test_measure_times_once_then_reuses_the_cached_figure(monkeypatch, cache):
-    _fake_names(monkeypatch, [])
+def test_measure_times_once_then_reuses_the_cached_figure(monkeypatch, measurement_cache):
+    fake_names(monkeypatch, [])
     fake = FakeMeasure(FAST, SLOW)
     monkeypatch.setattr(peaks, "measure_peak", fake)
     seen = []
@@ -127,8 +117,8 @@ def test_measure_times_once_then_reuses_the_cached_figure(monkeypatch, cache):
     assert seen == []
 
 
-def test_measure_bang_measures_again_and_replaces_the_cached_entry(monkeypatch, cache):
-    _fake_names(monkeypatch, [])
+def test_measure_bang_measures_again_and_replaces_the_cached_entry(monkeypatch, measurement_cache):
+    fake_names(monkeypatch, [])
     fake = FakeMeasure(SLOW, FAST)
     monkeypatch.setattr(peaks, "measure_peak", fake)
     resolve_peak("measure", "jax", "float32")
@@ -136,21 +126,21 @@ def test_measure_bang_measures_again_and_replaces_the_cached_entry(monkeypatch, 
     assert len(fake.calls) == 2 and again.flops_per_sec == 117e9 and ", cached" not in again.source
     reused = resolve_peak("measure", "jax", "float32")
     assert (len(fake.calls), reused.flops_per_sec) == (2, 117e9)
-    entries = json.loads(cache.read_text())["measurements"]
+    entries = json.loads(measurement_cache.read_text())["measurements"]
     assert len(entries) == 1 and entries[0]["best"] == 117e9
 
 
-def test_the_cache_is_kept_per_device_backend_and_dtype(monkeypatch, cache):
+def test_the_cache_is_kept_per_device_backend_and_dtype(monkeypatch, measurement_cache):
     fake = FakeMeasure(SLOW, FAST, SLOW, FAST)
     monkeypatch.setattr(peaks, "measure_peak", fake)
-    _fake_names(monkeypatch, [])
+    fake_names(monkeypatch, [])
     resolve_peak("measure", "jax", "float32")
     resolve_peak("measure", "jax", "bfloat16")
     resolve_peak("measure", "torch", "float32")
-    _fake_names(monkeypatch, ["NVIDIA L4"])
+    fake_names(monkeypatch, ["NVIDIA L4"])
     resolve_peak("measure", "jax", "float32")
     assert [call[1] for call in fake.calls] == [2048, 2048, 2048, 8192]
-    document = json.loads(cache.read_text())
+    document = json.loads(measurement_cache.read_text())
     assert document["format"] == 1
     keys = {(e["device"], e["backend"], e["dtype"]) for e in document["measurements"]}
     assert keys == {("cpu", "jax", "float32"), ("cpu", "jax", "bfloat16"), ("cpu", "torch", "float32"),
@@ -158,8 +148,8 @@ def test_the_cache_is_kept_per_device_backend_and_dtype(monkeypatch, cache):
     assert {e["machine"] for e in document["measurements"]} == {devices.machine()}
 
 
-def test_another_machine_does_not_reuse_the_figure(monkeypatch, cache):
-    _fake_names(monkeypatch, [])
+def test_another_machine_does_not_reuse_the_figure(monkeypatch, measurement_cache):
+    fake_names(monkeypatch, [])
     fake = FakeMeasure(SLOW, FAST)
     monkeypatch.setattr(peaks, "measure_peak", fake)
     resolve_peak("measure", "jax", "float32")
@@ -172,7 +162,7 @@ def test_an_unwritable_cache_warns_and_still_returns_the_peak(monkeypatch, tmp_p
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("NNS_CACHE_DIR", str(blocker / "cache"))
-    _fake_names(monkeypatch, [])
+    fake_names(monkeypatch, [])
     fake = FakeMeasure(FAST, FAST)
     monkeypatch.setattr(peaks, "measure_peak", fake)
     seen = []
@@ -185,13 +175,13 @@ def test_an_unwritable_cache_warns_and_still_returns_the_peak(monkeypatch, tmp_p
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"format": 99, "measurements": []}',
                                      '{"format": 1, "measurements": [{"quantity": "peak_flops"}, 3]}'])
-def test_a_malformed_cache_file_counts_as_empty_and_is_replaced(monkeypatch, cache, content):
-    cache.parent.mkdir(parents=True)
-    cache.write_text(content)
-    _fake_names(monkeypatch, [])
+def test_a_malformed_cache_file_counts_as_empty_and_is_replaced(monkeypatch, measurement_cache, content):
+    measurement_cache.parent.mkdir(parents=True)
+    measurement_cache.write_text(content)
+    fake_names(monkeypatch, [])
     monkeypatch.setattr(peaks, "measure_peak", FakeMeasure(FAST))
     assert resolve_peak("measure", "jax", "float32").flops_per_sec == 117e9
-    assert json.loads(cache.read_text())["measurements"][-1]["best"] == 117e9
+    assert json.loads(measurement_cache.read_text())["measurements"][-1]["best"] == 117e9
 
 
 @pytest.mark.parametrize(("environment", "expected"), [

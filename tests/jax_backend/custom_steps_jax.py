@@ -14,10 +14,9 @@ from tests.custom_steps import (
     D_STEPS,
     GP_WEIGHT,
     LATENT,
+    VAEShell,
     bce_logits,
-    decoder,
     discriminator,
-    encoder,
     generator,
     merge,
     split,
@@ -113,16 +112,8 @@ def wasserstein_gp(critic, real, fake, alpha):
     return jnp.mean(critic(fake)) - jnp.mean(critic(real)) + GP_WEIGHT * jnp.mean(jnp.square(norm - 1.0))
 
 
-class VAE(keras.Model):
+class VAE(VAEShell):
     """VAE: the reconstruction (binary cross-entropy summed over pixels) and KL losses, one update."""
-
-    def __init__(self):
-        super().__init__()
-        self.encoder, self.decoder = encoder(), decoder()
-        self.built = True
-
-    def call(self, x):
-        return self.decoder(self.encoder(x)[0])
 
     def train_step(self, state, data):
         trainable, non_trainable, optimizer_variables, metrics_variables = state
