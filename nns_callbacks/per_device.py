@@ -7,7 +7,9 @@ batch axis (data parallel) needs one more buffer of its size for the collective.
 Activations, as XLA's sharding propagation would place them: every tensor's batch dimension is split over the
 batch axis; a call whose weights are sharded over another axis splits its work over it, and its outputs are
 sharded over the axes of its weights' output dimensions (attention heads, an MLP's intermediate units); a call
-without sharded weights keeps the sharding of its inputs.  A tensor whose sharding cannot be told (no call of the
+without sharded weights keeps the sharding of its inputs.  Back the other way, a call whose weight's contracted
+dimension is sharded over a model axis splits its input along it, and so the calls without weights before it,
+unless a weight put that tensor's dimensions on the batch axis (XLA's propagation runs both ways).  A tensor whose sharding cannot be told (no call of the
 walk made it) is counted replicated over the model axes: an upper bound, said in ``notes``.
 
 Communication each device sends per step, with ring collectives over ``n`` devices: an all-reduce sends
