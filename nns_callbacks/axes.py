@@ -88,13 +88,13 @@ class Axes:
         restart = None
         if self.steps is None:
             on_disk = max(self.written[kind] for kind in STEP_KINDS)
-            if iterations > 0 and on_disk >= iterations:
+            # a point at ``iterations`` itself is the state after those steps (a window's end), not orphaned;
+            # cost panels there would be written a second time, so they restart the axis too
+            if iterations > 0 and (on_disk > iterations or self.written["cost"] >= iterations):
                 restart = iterations
                 for kind in KINDS:
                     self.written[kind] = min(self.written[kind], iterations - 1)
-                self.steps = iterations
-            else:
-                self.steps = max(iterations, on_disk + 1)
+            self.steps = iterations if iterations > 0 else on_disk + 1
         else:
             self.steps = max(self.steps, iterations)
         self._epoch_start = self.steps

@@ -19,6 +19,8 @@ def on_disk(**last) -> dict:
         (on_disk(batch=15, cost=8), 30, None, 30),  # the same model, trained on without a callback meanwhile
         (on_disk(batch=99, cost=0, epoch=4), 60, 60, 60),  # resumed from a checkpoint at 60: restart there
         (on_disk(batch=59, cost=0), 60, None, 60),  # the checkpoint at the last step written: carry on
+        (on_disk(batch=60, cost=0), 60, None, 60),  # a window ending at the checkpoint's step: carry on
+        (on_disk(batch=59, cost=60), 60, 60, 60),  # cost panels at that step already: restart, not twice
     ],
 )
 def test_the_first_fit_resumes_continues_or_follows_the_iterations(written, iterations, restart, steps):
