@@ -86,6 +86,7 @@ class NNSCallback(keras.callbacks.Callback):
         self._warned: set = set()
         self._functions: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._hooks_overlap = compat.batch_hooks_may_overlap()
         self._predict_samples = 0
 
     @property
@@ -112,8 +113,11 @@ class NNSCallback(keras.callbacks.Callback):
         self._guard(self._begin_epoch, epoch)
 
     def on_train_batch_end(self, batch, logs=None):
-        with self._lock:
-            self._last_batch = max(self._last_batch, batch)
+        if self._hooks_overlap:
+            with self._lock:
+                self._last_batch = max(self._last_batch, batch)
+        elif batch > self._last_batch:  # in step order: no lock needed
+            self._last_batch = batch
         if self._train_marks:
             self._guard(self._train_batch_end, batch, logs)
 

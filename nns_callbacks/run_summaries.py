@@ -52,6 +52,7 @@ class RunSummaries:
         if self.cost_panels_due(run, start):
             panels_at = run.key, start
             self.write_cost_panels(run, start, measures_memory, into=staged)
+        self.status("running", run, into=staged)
         return staged, panels_at
 
     def commit_start(self, staged: Staged, panels_at: tuple | None, run) -> None:
@@ -62,8 +63,8 @@ class RunSummaries:
         if panels_at is not None:
             self._panels_key, step = panels_at
             self.axes.wrote("cost", step)
-        self.status("running", run)
-        self.flush()
+        self.axes.written["status"] += 1  # the "running" status staged with them
+        self.writers.flush(urgent=True)  # the cost panels on disk at once, also where the fit is interrupted
 
     def cost_panels_due(self, run, step: int) -> bool:
         """Whether the cost changed since its panels were last written, and none are at ``step`` yet."""
@@ -87,15 +88,18 @@ class RunSummaries:
         if kind is not None:
             self.axes.wrote(kind, step)
 
-    def status(self, state: str, run) -> None:
-        """The run-status document (``nns/run``): running or finished, the cost's fate, the work behind the rates."""
+    def status(self, state: str, run, into=None) -> None:
+        """The run-status document (``nns/run``): running or finished, the cost's fate, the work behind the rates;
+        into the writers, or staged ``into`` a ``Staged`` (whose commit counts it written)."""
         if not self.writing:
             return
         step = self.axes.written["status"] + 1
         document = panels.status_document(state, run.error, run.sources(), keras.backend.backend(),
                                           self.writers.lock.number or 1)
-        self.writers.document("train", metadata.STATUS_TAG, document, metadata.create_summary_metadata(), step)
-        self.axes.written["status"] = step
+        (into or self.writers).document("train", metadata.STATUS_TAG, document, metadata.create_summary_metadata(),
+                                        step)
+        if into is None:
+            self.axes.written["status"] = step
 
     def counted_step(self, run, step: int) -> None:
         """The counted step's FLOPs (known after the first step), at the step the fit started, and the status."""

@@ -16,7 +16,6 @@ import atexit
 import json
 import math
 import os
-import queue as queue_module
 import socket
 import tempfile
 import threading
@@ -37,9 +36,12 @@ except ImportError:  # no advisory locks on this platform: two writers are not d
 SUFFIX = ".nns"
 """Our event files' name suffix: only our own files decide where our axes continue."""
 LOCK_NAME = metadata.LOCK_NAME
-WRITE_DELAY = 0.05
-"""Seconds the writing thread lets pass before it writes what a flush handed it, unless someone waits: the
-training loop's next steps run meanwhile (the frameworks release Python's lock while they compute)."""
+WRITE_INTERVAL = 0.25
+"""Seconds between the writing thread's looks at what flushes handed it (at once while someone waits): a flush
+wakes no thread, so the hook that flushed pays no thread hand-off, and the training loop's next steps run
+meanwhile (the frameworks release Python's lock while they compute)."""
+QUIET_SECONDS = 30.0
+"""The writing thread ends after this long with nothing to write; the next flush starts another."""
 MAX_QUEUED = 200_000
 """Summaries a run keeps while it cannot be written; older ones are dropped beyond this."""
 
@@ -179,13 +181,16 @@ class SummaryWriters(Summaries):
         self.log_dir = log_dir
         self.lock = WriterLock(log_dir)
         self._queues: dict[str, list] = {}
+        self._retry: dict[str, list] = {}  # what could not be written, by run, in order
         self._files: dict[str, event_files.EventFile] = {}
         self._mutex = threading.Lock()
         self._last_flush = time.monotonic()
         self._warned: set = set()  # causes warned of since the last ``open``
         self._failures: list[tuple] = []  # (run, path, error) the writing thread met
-        self._jobs: queue_module.Queue = queue_module.Queue()
-        self._hurry = threading.Event()  # set while someone waits for the writing
+        self._handed: list[dict] = []  # queues handed to the writing thread, oldest first
+        self._unwritten = 0  # handed and not yet written (or failed)
+        self._idle = threading.Condition(self._mutex)  # notified when nothing handed is left unwritten
+        self._wake = threading.Event()  # wakes the writing thread before its interval is up
         self._thread: threading.Thread | None = None
         _OPEN.add(self)
 
@@ -206,52 +211,102 @@ class SummaryWriters(Summaries):
                 "that no (run, tag, step) is written twice",
                 cause=("second writer", self.log_dir), seen=self._warned,
             )
+        self._start_thread()  # here, as the fit starts, rather than in the first epoch's hooks
 
     def _queue(self, run: str, item, step: int | None = None) -> None:
+        self.queue_many([(run, item, step)])
+
+    def queue_many(self, items) -> None:
+        """Queue ``(run, item, step)`` triples (``step``: ``None`` for a scalar tuple, which carries its own)."""
         with self._mutex:
-            queue = self._queues.setdefault(run, [])
-            queue.append(item if step is None else (item, int(step), time.time()))
-            if len(queue) > MAX_QUEUED:
-                del queue[: len(queue) - MAX_QUEUED]
+            for run, item, step in items:
+                queue = self._queues.setdefault(run, [])
+                queue.append(item if step is None else (item, int(step), time.time()))
+                if len(queue) > MAX_QUEUED:
+                    del queue[: len(queue) - MAX_QUEUED]
 
     # Writing, in a thread of its own: serializing and checksumming take a few microseconds per summary, which
     # the training loop does not wait for.
-    def flush(self) -> None:
-        """Hand every queued summary to the writing thread; warn, once per cause, of what it could not write
-        (the path and the system's reason): those summaries are kept and tried again at the next flush."""
+    def flush(self, urgent: bool = False) -> None:
+        """Hand every queued summary to the writing thread (``urgent``: wake it now, else it looks within
+        ``WRITE_INTERVAL``); warn, once per cause, of what it could not write (the path and the system's
+        reason): those summaries are kept and tried again at the next flush."""
         with self._mutex:
             queues, self._queues = self._queues, {}
+            for run, kept in self._retry.items():
+                queues[run] = kept + queues.get(run, [])
+            self._retry = {}
             self._last_flush = time.monotonic()
             failures, self._failures = self._failures, []
+            if queues:
+                self._handed.append(queues)
+                self._unwritten += 1
+                if self._thread is None:
+                    self._start_thread_locked()
         for run, path, error in failures:
             notices.warn(
                 f"could not write {run!r} summaries to {path!r}: {error.strerror or error!r}; they are kept and "
                 "written at the next flush",
                 cause=("write", self.run_folder(run)), seen=self._warned,
             )
-        if queues:
-            self._jobs.put(queues)
+        if urgent:
+            self._wake.set()
+
+    def _start_thread(self) -> None:
+        """The writing thread, started where it is not running (a thread does not outlive a fork)."""
+        with self._mutex:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._write_jobs, name="nns-summary-writer", daemon=True)
-                self._thread.start()
+                self._start_thread_locked()
+
+    def _start_thread_locked(self) -> None:
+        self._thread = threading.Thread(target=self._write_jobs, name="nns-summary-writer", daemon=True)
+        self._thread.start()
 
     def wait(self) -> None:
         """Until the writing thread has written (or failed to write) everything handed to it."""
-        self._hurry.set()
-        self._jobs.join()
-        self._hurry.clear()
+        self._start_thread()
+        self._wake.set()
+        with self._mutex:
+            self._idle.wait_for(lambda: not self._unwritten)
 
     def _write_jobs(self) -> None:
+        """Write what flushes hand over, every ``WRITE_INTERVAL`` or when woken; end after ``QUIET_SECONDS`` with
+        nothing handed over."""
+        quiet_since = time.monotonic()
         while True:
-            queues = self._jobs.get()
-            self._hurry.wait(WRITE_DELAY)  # let the hook that flushed return first: the step after it overlaps
+            self._wake.wait(WRITE_INTERVAL)
+            self._wake.clear()
+            if self._write_handed():
+                quiet_since = time.monotonic()
+                continue
+            with self._mutex:
+                if time.monotonic() - quiet_since > QUIET_SECONDS and not self._handed:
+                    self._thread = None
+                    return
+
+    def _write_handed(self) -> bool:
+        """Write every job handed over so far; whether there was any."""
+        wrote = False
+        while True:
+            with self._mutex:
+                if not self._handed:
+                    return wrote
+                queues = self._handed.pop(0)
             try:
                 for run, items in queues.items():
                     self._write(run, items)
             finally:
-                self._jobs.task_done()
+                with self._mutex:
+                    self._unwritten -= 1
+                    if not self._unwritten:
+                        self._idle.notify_all()
+            wrote = True
 
     def _write(self, run: str, items: list) -> None:
+        with self._mutex:
+            if self._retry.get(run):  # an earlier job of this run failed: keep the order, retry together
+                self._keep_for_retry(run, items)
+                return
         file = self._file(run)
         try:
             file.write(event_files.records([_event(item) for item in items]))
@@ -270,10 +325,14 @@ class SummaryWriters(Summaries):
 
     def _requeue(self, run: str, items: list) -> None:
         with self._mutex:
-            queue = self._queues.setdefault(run, [])
-            queue[:0] = items
-            if len(queue) > MAX_QUEUED:
-                del queue[: len(queue) - MAX_QUEUED]
+            self._keep_for_retry(run, items)
+
+    def _keep_for_retry(self, run: str, items: list) -> None:
+        """Items that could not be written, in order, handed over again first at the next flush (mutex held)."""
+        kept = self._retry.setdefault(run, [])
+        kept.extend(items)
+        if len(kept) > MAX_QUEUED:
+            del kept[: len(kept) - MAX_QUEUED]
 
     def _file(self, run: str) -> event_files.EventFile:
         folder = self.run_folder(run)
@@ -305,8 +364,7 @@ class Staged(Summaries):
         self.items.append((run, item, step))
 
     def commit(self, writers: SummaryWriters) -> None:
-        for run, item, step in self.items:
-            writers._queue(run, item, step)
+        writers.queue_many(self.items)
         self.items = []
 
 

@@ -73,8 +73,7 @@ class StepWork:
         return self.model if self.model is not None else self.hardware
 
 
-@dataclasses.dataclass(frozen=True)
-class Rates:
+class Rates(NamedTuple):
     """Rates over a span of steps.  FLOP/s, MFU and HFU count FLOPs, not MACs; ``None``: unknown."""
 
     steps: int
@@ -135,8 +134,7 @@ def rates(steps: int, samples: float | None, seconds: float, work, peak_flops: f
     return Rates(steps, samples, seconds, samples_per_sec, steps / seconds, achieved, mfu, hfu)
 
 
-@dataclasses.dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):
     """``steps`` steps of the pass had finished by ``time`` (seconds)."""
 
     steps: int
@@ -216,8 +214,7 @@ def window_rates(
     return rates(end.steps - start.steps, samples, end.time - start.time, work, peak)
 
 
-@dataclasses.dataclass(frozen=True)
-class PassTimes:
+class PassTimes(NamedTuple):
     """The wall clock of one pass: its ``begin`` and ``end`` (hooks where the device is idle or synchronised)
     and ``first``, the first finished step(s) seen."""
 
@@ -226,8 +223,7 @@ class PassTimes:
     first: Mark | None
 
 
-@dataclasses.dataclass(frozen=True)
-class PassReport:
+class PassReport(NamedTuple):
     """Where a pass's time went: ``rates`` over its wall time (less ``compile_seconds``), the steady-state
     rate after its first step(s), and its start-up (the first steps' time beyond the steady rate: a new data
     iterator, and in a pass that compiles, the tracing and compilation, reported as ``compile_seconds``)."""

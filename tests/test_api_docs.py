@@ -124,7 +124,9 @@ def attributes(cls) -> list[str]:
     """Its public properties, and for a record its fields."""
     names = [name for name, value in vars(cls).items() if isinstance(value, property) and not name.startswith("_")]
     is_record = any(CLASSES.get(key) is cls for key in RECORDS)
-    fields = [f.name for f in dataclasses.fields(cls)] if is_record and dataclasses.is_dataclass(cls) else []
+    fields = []
+    if is_record:
+        fields = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else list(cls._fields)
     return fields + names
 
 

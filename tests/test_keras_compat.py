@@ -4,6 +4,7 @@ A Keras release that moves one of them fails the test named after it.
 """
 
 import functools
+import threading
 
 import keras
 import numpy as np
@@ -393,6 +394,29 @@ def test_batch_end_hooks_say_which_steps_are_done():
     compiled(steps_per_execution=2).fit(np.ones((100, 4)), np.ones((100, 2)), batch_size=32, verbose=0,
                                         callbacks=[probe])
     assert [compat.steps_done(batch, 2) for batch in probe.batches] == [2, 4]  # 4 steps in 2 executions
+
+
+class ThreadProbe(keras.callbacks.Callback):
+    """An async-safe callback that notes the thread of each batch-end hook."""
+
+    async_safe = True
+
+    def __init__(self):
+        super().__init__()
+        self.threads = set()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.threads.add(threading.get_ident())
+
+
+def test_batch_hooks_overlap_only_where_the_backend_says_so():
+    probe = ThreadProbe()
+    callbacks = keras.callbacks.CallbackList([probe], model=compiled())
+    if getattr(callbacks, "_async_train", False):  # Keras dispatches the hooks to a thread pool
+        assert compat.batch_hooks_may_overlap()
+    if not compat.batch_hooks_may_overlap():
+        compiled().fit(np.ones((64, 4)), np.ones((64, 2)), batch_size=8, verbose=0, callbacks=[probe])
+        assert probe.threads == {threading.get_ident()}
 
 
 def test_the_running_fit_shows_its_data_adapter():

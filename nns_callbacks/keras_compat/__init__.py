@@ -32,6 +32,7 @@ from .classes import (  # noqa: F401
     internal_class,
 )
 from .fit import (  # noqa: F401
+    batch_hooks_may_overlap,
     dataset_batch_size,
     first_batch_size,
     running_data_adapter,

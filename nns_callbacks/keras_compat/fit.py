@@ -20,6 +20,18 @@ def steps_done(batch: int, steps_per_execution: int) -> int:
     return batch + 1 if _HOOKS_GET_LAST_STEP else batch + steps_per_execution
 
 
+def batch_hooks_may_overlap() -> bool:
+    """Whether Keras may run an async-safe callback's batch-end hooks in worker threads, out of order.
+
+    Internal: ``keras.src.backend.IS_THREAD_SAFE``, which ``CallbackList`` reads to dispatch batch hooks
+    to a thread pool (True on JAX, torch and NumPy; False on TensorFlow, whose hooks run in step order).
+    Public alternative: none.  Where the flag is missing, hooks are taken to overlap.
+    """
+    from keras.src import backend
+
+    return bool(getattr(backend, "IS_THREAD_SAFE", True))
+
+
 def running_loop_local(name: str, wanted):
     """The local ``name`` of the running ``fit`` / ``evaluate`` / ``predict`` (its data iterator, callback list).
 
