@@ -1,0 +1,67 @@
+"""The writing thread of ``SummaryWriters``: what flushes hand it reaches disk in order, after failures too, and
+a thread that ended when idle is started again."""
+
+import errno
+
+import pytest
+
+from nns_callbacks import event_files, summary_writer
+from nns_callbacks.summary_writer import SummaryWriters
+from tests.events import read_events
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """A switch: while ``full[0]`` is True, every event file write fails with ENOSPC."""
+    full = [False]
+    write = event_files.EventFile.write
+
+    def failing(self, records):
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, records)
+
+    monkeypatch.setattr(event_files.EventFile, "write", failing)
+    return full
+
+
+def test_summaries_that_failed_twice_in_a_row_are_written_in_their_order(tmp_path, full_disk):
+    writers = SummaryWriters(str(tmp_path))
+    writers.open()
+    full_disk[0] = True
+    for step in (0, 1):  # two hand-overs before the thread writes either: both fail
+        writers.scalar("train", "epoch_mfu", 0.5, step)
+        writers.flush()
+    writers.wait()
+    full_disk[0] = False
+    writers.scalar("train", "epoch_mfu", 0.5, 2)
+    with pytest.warns(UserWarning, match="No space left on device"):
+        writers.close()
+    assert [step for step, _ in read_events(tmp_path)[("train", "epoch_mfu")]] == [0, 1, 2]
+
+
+def test_a_writing_thread_that_ended_when_idle_is_started_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(summary_writer, "QUIET_SECONDS", 0.0)
+    monkeypatch.setattr(summary_writer, "WRITE_INTERVAL", 0.01)
+    writers = SummaryWriters(str(tmp_path))
+    writers.open()
+    first = writers._thread
+    first.join(timeout=5)  # nothing handed over: it ends
+    assert not first.is_alive() and writers._thread is None
+    writers.scalar("train", "epoch_mfu", 0.5, 0)
+    writers.flush()
+    writers.close()
+    assert [step for step, _ in read_events(tmp_path)[("train", "epoch_mfu")]] == [0]
+
+
+def test_a_flush_leaves_the_thread_asleep_unless_urgent(tmp_path):
+    writers = SummaryWriters(str(tmp_path))
+    writers.open()
+    writers.scalar("train", "epoch_mfu", 0.5, 0)
+    writers.flush()
+    assert not writers._wake.is_set()  # it looks within WRITE_INTERVAL: the hook pays no hand-off
+    writers.scalar("train", "epoch_mfu", 0.5, 1)
+    writers.flush(urgent=True)
+    assert writers._wake.is_set() or writers._unwritten < 2  # woken (or already writing)
+    writers.close()
+    assert [step for step, _ in read_events(tmp_path)[("train", "epoch_mfu")]] == [0, 1]
