@@ -8,8 +8,9 @@ Usage: python benchmarks/bench_callback.py [--backends tensorflow,jax,torch] [--
     from the device), for every epoch after the first (which compiles); and the steady-state rate against
     the same span less its start-up.
 (b) Cost: the wall time inside the callback's batch and epoch hooks, per step, with ``update_freq="epoch"``
-    and with ``update_freq=1`` writing every step's window to a log directory; and ``fit`` with and without the
-    callback, interleaved, medians.
+    (without and with a log directory) and with ``update_freq=1`` writing every step's window, less the
+    timer's own cost (the same timing around a bare ``keras.callbacks.Callback``'s hooks, in the same fits);
+    and ``fit`` with and without the callback, interleaved, medians.
 Each backend runs in its own process (Keras fixes its backend per process).
 """
 
@@ -31,25 +32,32 @@ def _worker(args) -> dict:
 
     from nns_callbacks import NNSCallback
 
-    class Timed(NNSCallback):
-        """NNSCallback adding up the wall time inside its batch and epoch hooks."""
+    def timed(base):
+        """``base`` adding up the wall time inside its batch and epoch hooks (``Timed.seconds``)."""
 
-        seconds = 0.0
+        class Timed(base):
+            seconds = 0.0
+            async_safe = True
 
-        def on_train_batch_end(self, batch, logs=None):
-            start = time.perf_counter()
-            super().on_train_batch_end(batch, logs)
-            Timed.seconds += time.perf_counter() - start
+            def on_train_batch_end(self, batch, logs=None):
+                start = time.perf_counter()
+                super().on_train_batch_end(batch, logs)
+                Timed.seconds += time.perf_counter() - start
 
-        def on_epoch_begin(self, epoch, logs=None):
-            start = time.perf_counter()
-            super().on_epoch_begin(epoch, logs)
-            Timed.seconds += time.perf_counter() - start
+            def on_epoch_begin(self, epoch, logs=None):
+                start = time.perf_counter()
+                super().on_epoch_begin(epoch, logs)
+                Timed.seconds += time.perf_counter() - start
 
-        def on_epoch_end(self, epoch, logs=None):
-            start = time.perf_counter()
-            super().on_epoch_end(epoch, logs)
-            Timed.seconds += time.perf_counter() - start
+            def on_epoch_end(self, epoch, logs=None):
+                start = time.perf_counter()
+                super().on_epoch_end(epoch, logs)
+                Timed.seconds += time.perf_counter() - start
+
+        return Timed
+
+    Timed, Bare, TimedKerasTensorBoard = (timed(NNSCallback), timed(keras.callbacks.Callback),
+                                          timed(keras.callbacks.TensorBoard))
 
     class WallClock(keras.callbacks.Callback):
         """Each epoch's wall time from its begin to its last training step, the device synchronised at both ends;
@@ -99,19 +107,29 @@ def _worker(args) -> dict:
         return time.perf_counter() - start, history.history
 
     fit([])  # compile
-    ratios, hook_epoch, hook_every, plain, with_cb = [], [], [], [], []
+    ratios, plain, with_cb = [], [], []
+    hooks = {"epoch": [], "epoch_writing": [], "every_step_writing": [], "keras_tensorboard": [], "timer": []}
     steps = args.steps * args.epochs
+
+    def hook_us(kind, callback, extra=()):
+        type(callback).seconds = 0.0
+        result = fit([callback, *extra])
+        hooks[kind].append(type(callback).seconds / steps * 1e6)
+        return result
+
     for _ in range(args.repeats):
-        clock, callback = WallClock(), Timed(log_dir=None, peak_flops=1e12)
-        clock.spans, Timed.seconds = [], 0.0
-        _, history = fit([callback, clock])
-        hook_epoch.append(Timed.seconds / steps * 1e6)
+        clock = WallClock()
+        clock.spans = []
+        _, history = hook_us("epoch", Timed(log_dir=None, peak_flops=1e12), [clock])
         truth = [samples / span for span in clock.spans]
         ratios += [r / t for r, t in zip(history["samples_per_sec"][1:], truth[1:])]
+        hook_us("timer", Bare())
         with tempfile.TemporaryDirectory() as log_dir:
-            Timed.seconds = 0.0
-            fit([Timed(log_dir=log_dir, update_freq=1, peak_flops=1e12)])
-            hook_every.append(Timed.seconds / steps * 1e6)
+            hook_us("epoch_writing", Timed(log_dir=log_dir, peak_flops=1e12))
+        with tempfile.TemporaryDirectory() as log_dir:
+            hook_us("every_step_writing", Timed(log_dir=log_dir, update_freq=1, peak_flops=1e12))
+        with tempfile.TemporaryDirectory() as log_dir:  # for scale: Keras's own, writing the epoch's logs
+            hook_us("keras_tensorboard", TimedKerasTensorBoard(log_dir=log_dir, write_graph=False, profile_batch=0))
         plain.append(fit([])[0])
         with_cb.append(fit([NNSCallback(log_dir=None, peak_flops=1e12)])[0])
     return {
@@ -119,8 +137,7 @@ def _worker(args) -> dict:
         "ms_per_step": statistics.median(plain) / steps * 1e3,
         "reported_over_wall_clock": statistics.median(ratios),
         "worst_over_wall_clock": max(ratios, key=lambda r: abs(r - 1)),
-        "hook_us_epoch": statistics.median(hook_epoch),
-        "hook_us_every_step": statistics.median(hook_every),
+        **{f"hook_us_{kind}": statistics.median(values) for kind, values in hooks.items()},
         "slowdown": statistics.median(w / p for w, p in zip(with_cb, plain)) - 1,
     }
 
@@ -146,13 +163,19 @@ def main(argv=None) -> None:
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"4 x Dense({args.width}), batch {args.batch}, {args.steps} steps x {args.epochs} epochs, input {args.input}")
+    print("Hooks per step: the time inside the batch and epoch hooks over the steps, less the timer's own cost (the "
+          "same timing around a bare keras.callbacks.Callback's hooks, in parentheses).")
     print("| backend | ms per step | samples/s reported / wall clock (median; worst) | hooks per step, "
-          "update_freq='epoch' | hooks per step, update_freq=1 with writing | slowdown |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+          "update_freq='epoch', log_dir=None | the same, writing to a log_dir | update_freq=1, writing | "
+          "keras.callbacks.TensorBoard, epoch logs | slowdown |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    kinds = ("epoch", "epoch_writing", "every_step_writing", "keras_tensorboard")
     for r in rows:
+        net = {kind: r[f"hook_us_{kind}"] - r["hook_us_timer"] for kind in kinds}
         print(
             f"| {r['backend']} | {r['ms_per_step']:.2f} | {r['reported_over_wall_clock']:.3f}; "
-            f"{r['worst_over_wall_clock']:.3f} | {r['hook_us_epoch']:.1f} us | {r['hook_us_every_step']:.1f} us "
+            f"{r['worst_over_wall_clock']:.3f} | {net['epoch']:.1f} us ({r['hook_us_timer']:.1f}) | "
+            f"{net['epoch_writing']:.1f} us | {net['every_step_writing']:.1f} us | {net['keras_tensorboard']:.1f} us "
             f"| {r['slowdown']:+.1%} |"
         )
 

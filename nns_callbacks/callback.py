@@ -237,7 +237,6 @@ class NNSCallback(keras.callbacks.Callback):
         if not fit.keras_tb_batches:
             self.summaries.scalars("train", "batch_", values, self.summaries.axes.step_in_epoch(window.end.steps),
                                    "batch")
-        self.summaries.flush_if_due()
 
     def _end_training_steps(self):
         """The epoch's steps are over (validation starts, or the epoch ends): their end time, and Keras's count of
@@ -267,27 +266,28 @@ class NNSCallback(keras.callbacks.Callback):
         self._report_training()
         train, test, fit = self._train.report, self._test.report, self._fit
         self._test.report = None
-        values = self.run.logs(train.rates, self.run.training().work)
+        values = self.run.training_logs(train.rates)
         validation = self.run.logs(test.rates, self.run.forward_work()) if test is not None else {}
         if logs is not None:
             logs.update(values)
             logs.update({f"val_{k}": v for k, v in validation.items()})
         if over := self.run.above_peak(values):
             self._warn(over, "above peak")
-        step = self.summaries.axes.epoch(epoch)
-        if not fit.keras_tb_writes("epoch"):
-            self.summaries.scalars("train", "epoch_", values, step, "epoch")
-            self.summaries.scalars("validation", "epoch_", validation, step, "epoch")
+        if fit.keras_tb_writes("epoch"):  # Keras's TensorBoard writes the logs, ours among them
+            values, validation = {}, {}
         memory_used = memory.peak_memory_values(keras.backend.backend(), self.run.cost) if fit.measures_memory else {}
         roofline = self.run.roofline_values(train.steady_samples_per_sec)
-        self.summaries.scalars("train", "epoch_", {**train.extras(), **memory_used, **roofline}, step, "epoch")
+        step = self.summaries.axes.epoch(epoch)
+        self.summaries.scalars("train", "epoch_", {**values, **train.extras(), **memory_used, **roofline}, step,
+                               "epoch")
         if test is not None:
-            self.summaries.scalars("validation", "epoch_", test.extras(), step, "epoch")
+            validation = {**validation, **test.extras()}
+        self.summaries.scalars("validation", "epoch_", validation, step, "epoch")
         self._warn_if_samples_unknown(train.rates)
         if self.run.counted is not None and not fit.wrote_count:
             fit.wrote_count = True
             self.summaries.counted_step(self.run, fit.start)
-        self.summaries.flush()
+        self.summaries.end_epoch()
 
     def _end_fit(self):
         if self._fit is not None and self._fit.wrote_status:

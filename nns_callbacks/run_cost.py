@@ -122,9 +122,9 @@ class RunCost:
 
     def above_peak(self, logs: dict) -> str | None:
         """What to say where a pass's MFU or HFU passes 100%: the peak or the FLOPs are wrong, not the hardware."""
-        over = {key: value for key in ("mfu", "hfu") if (value := logs.get(key)) is not None and value > 1}
-        if not over:
+        if not ((logs.get("mfu") or 0.0) > 1 or (logs.get("hfu") or 0.0) > 1):  # NaN compares False
             return None
+        over = {key: value for key in ("mfu", "hfu") if (value := logs.get(key)) is not None and value > 1}
         shown = ", ".join(f"{key.upper()} {value:.0%}" for key, value in over.items())
         return (f"{shown} above 100%: the peak ({self.peak.source}: {self.peak.flops_per_sec:.3g} FLOP/s over "
                 f"{self.peak.devices} device(s)) is below what the run achieved, or the step's FLOPs are overstated; "
@@ -162,8 +162,11 @@ class RunCost:
 
     def logs(self, rates, work: StepWork) -> dict[str, float]:
         """Keras's logs of ``rates`` of a pass of ``work`` (all NaN where nothing was measurable)."""
-        keys = self.log_keys(work)
-        return empty_logs(*keys) if rates is None else rates.as_logs(*keys)
+        return _logs(rates, self.log_keys(work))
+
+    def training_logs(self, rates) -> dict[str, float]:
+        """Keras's logs of ``rates`` of training steps (all NaN where nothing was measurable)."""
+        return _logs(rates, self.training().keys)
 
     def count_first_step(self, model, count_step, warn) -> None:
         """Count the first step's FLOPs where asked (``count_step``: True, or "auto" for a custom ``train_step``)
@@ -243,3 +246,7 @@ class RunCost:
 
 def _roofline_left_out(message: str) -> None:
     notices.warn(f"roofline_step_seconds and roofline_fraction are left out: {message}", stacklevel=8)
+
+
+def _logs(rates, keys: LogKeys) -> dict[str, float]:
+    return empty_logs(*keys) if rates is None else rates.as_logs(*keys)

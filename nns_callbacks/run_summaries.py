@@ -107,13 +107,10 @@ class RunSummaries:
             self.writers.scalar("train", "cost/hardware_flops_per_step", run.counted.flops, step)
             self.status("running", run)
 
-    def flush_if_due(self) -> None:
+    def end_epoch(self) -> None:
+        """An epoch ended: what could not be written is tried again (the rest the writing thread takes)."""
         if self.writers is not None:
-            self.writers.flush_if_due()
-
-    def flush(self) -> None:
-        if self.writers is not None:
-            self.writers.flush()
+            self.writers.retry_if_failed()
 
     def close(self) -> None:
         """Write what is queued and let the writer lock go (a later pass takes it again)."""

@@ -1,9 +1,10 @@
 """TensorBoard event files in the layout ``keras.callbacks.TensorBoard`` uses: ``log_dir/<run>``.
 
 Written with TensorBoard's protos and no TensorFlow (``event_files``).  Summaries are
-queued in memory (a scalar is a tuple: the hot path of a training step), handed by
-``flush`` to a thread that writes them, and on disk after ``close``.  A run that cannot be written (a full disk, a folder made read-only)
-keeps its queue and is tried again at the next flush; it never stops the other run.
+queued in memory (a scalar is a tuple: the hot path of a training step), taken every
+``WRITE_INTERVAL`` by a thread that writes them (or at once by ``flush``), and on disk
+after ``close``.  A run that cannot be written (a full disk, a folder made read-only)
+keeps its queue and is tried again at the next epoch's end; it never stops the other run.
 While it writes, a ``SummaryWriters`` holds an exclusive lock on
 ``<log_dir>/.nns-writer.lock``: a second writer on the same ``log_dir`` (another
 process, another callback) takes ``.nns-writer-2.lock`` and writes its runs under
@@ -37,11 +38,11 @@ SUFFIX = ".nns"
 """Our event files' name suffix: only our own files decide where our axes continue."""
 LOCK_NAME = metadata.LOCK_NAME
 WRITE_INTERVAL = 0.25
-"""Seconds between the writing thread's looks at what flushes handed it (at once while someone waits): a flush
-wakes no thread, so the hook that flushed pays no thread hand-off, and the training loop's next steps run
-meanwhile (the frameworks release Python's lock while they compute)."""
+"""Seconds between the writing thread's takes of what is queued (at once when woken): a hook that queues
+summaries wakes no thread, and the training loop's next steps run while the thread writes (the frameworks
+release Python's lock while they compute)."""
 QUIET_SECONDS = 30.0
-"""The writing thread ends after this long with nothing to write; the next flush starts another."""
+"""The writing thread ends after this long with nothing to write; the next summary queued starts another."""
 MAX_QUEUED = 200_000
 """Summaries a run keeps while it cannot be written; older ones are dropped beyond this."""
 
@@ -184,7 +185,6 @@ class SummaryWriters(Summaries):
         self._retry: dict[str, list] = {}  # what could not be written, by run, in order
         self._files: dict[str, event_files.EventFile] = {}
         self._mutex = threading.Lock()
-        self._last_flush = time.monotonic()
         self._warned: set = set()  # causes warned of since the last ``open``
         self._failures: list[tuple] = []  # (run, path, error) the writing thread met
         self._handed: list[dict] = []  # queues handed to the writing thread, oldest first
@@ -224,33 +224,46 @@ class SummaryWriters(Summaries):
                 queue.append(item if step is None else (item, int(step), time.time()))
                 if len(queue) > MAX_QUEUED:
                     del queue[: len(queue) - MAX_QUEUED]
+            if self._thread is None:
+                self._start_thread_locked()
 
     # Writing, in a thread of its own: serializing and checksumming take a few microseconds per summary, which
-    # the training loop does not wait for.
+    # the training loop does not wait for.  The thread takes what is queued every WRITE_INTERVAL: a hook that
+    # queues summaries hands nothing over and wakes no thread.
     def flush(self, urgent: bool = False) -> None:
-        """Hand every queued summary to the writing thread (``urgent``: wake it now, else it looks within
-        ``WRITE_INTERVAL``); warn, once per cause, of what it could not write (the path and the system's
-        reason): those summaries are kept and tried again at the next flush."""
+        """Hand every queued summary to the writing thread now, after what it could not write before
+        (``urgent``: and wake it); warn, once per cause, of what it could not write (the path and the
+        system's reason)."""
         with self._mutex:
-            queues, self._queues = self._queues, {}
-            for run, kept in self._retry.items():
-                queues[run] = kept + queues.get(run, [])
-            self._retry = {}
-            self._last_flush = time.monotonic()
+            self._hand_over_locked(retry=True)
             failures, self._failures = self._failures, []
-            if queues:
-                self._handed.append(queues)
-                self._unwritten += 1
-                if self._thread is None:
-                    self._start_thread_locked()
+        if urgent:
+            self._wake.set()
         for run, path, error in failures:
             notices.warn(
                 f"could not write {run!r} summaries to {path!r}: {error.strerror or error!r}; they are kept and "
-                "written at the next flush",
+                "tried again at the next epoch's end",
                 cause=("write", self.run_folder(run)), seen=self._warned,
             )
-        if urgent:
-            self._wake.set()
+
+    def retry_if_failed(self) -> None:
+        """``flush`` where something could not be written (at an epoch's end: a full disk is tried again
+        there, not every ``WRITE_INTERVAL``)."""
+        if self._retry or self._failures:
+            self.flush()
+
+    def _hand_over_locked(self, retry: bool) -> None:
+        """What is queued becomes a job of the writing thread (``retry``: after what could not be written)."""
+        queues, self._queues = self._queues, {}
+        if retry:
+            for run, kept in self._retry.items():
+                queues[run] = kept + queues.get(run, [])
+            self._retry = {}
+        if queues:
+            self._handed.append(queues)
+            self._unwritten += 1
+            if self._thread is None:
+                self._start_thread_locked()
 
     def _start_thread(self) -> None:
         """The writing thread, started where it is not running (a thread does not outlive a fork)."""
@@ -263,10 +276,11 @@ class SummaryWriters(Summaries):
         self._thread.start()
 
     def wait(self) -> None:
-        """Until the writing thread has written (or failed to write) everything handed to it."""
+        """Until the writing thread has written (or failed to write) everything queued so far."""
         self._start_thread()
-        self._wake.set()
         with self._mutex:
+            self._hand_over_locked(retry=False)
+            self._wake.set()
             self._idle.wait_for(lambda: not self._unwritten)
 
     def _write_jobs(self) -> None:
@@ -276,11 +290,13 @@ class SummaryWriters(Summaries):
         while True:
             self._wake.wait(WRITE_INTERVAL)
             self._wake.clear()
+            with self._mutex:
+                self._hand_over_locked(retry=False)
             if self._write_handed():
                 quiet_since = time.monotonic()
                 continue
             with self._mutex:
-                if time.monotonic() - quiet_since > QUIET_SECONDS and not self._handed:
+                if time.monotonic() - quiet_since > QUIET_SECONDS and not (self._handed or self._queues):
                     self._thread = None
                     return
 
@@ -317,11 +333,6 @@ class SummaryWriters(Summaries):
         except Exception as error:  # noqa: BLE001  (a summary that cannot be made: dropped, said)
             with self._mutex:
                 self._failures.append((run, file.path or self.run_folder(run), error))
-
-    def flush_if_due(self, seconds: float = 30.0) -> None:
-        """``flush`` when the last one is more than ``seconds`` old (windows reach disk during long epochs)."""
-        if time.monotonic() - self._last_flush > seconds:
-            self.flush()
 
     def _requeue(self, run: str, items: list) -> None:
         with self._mutex:

@@ -254,9 +254,8 @@ def pass_report(
     first finished step(s) (``times.first``); ``compiles``: whether its first step traced and compiled
     the step function, whose time is then taken out of the rates and reported as ``compile_seconds``.
     """
-    nothing = PassReport(None, None, None, None)
     if not steps or times.end <= times.begin:
-        return nothing
+        return PassReport(None, None, None, None)
     first = times.first if times.first is not None and times.first.steps < steps else None
     per_step = startup = steady = None
     if first is not None and times.end > first.time:

@@ -2,6 +2,7 @@
 a thread that ended when idle is started again."""
 
 import errno
+import time
 
 import pytest
 
@@ -65,3 +66,15 @@ def test_a_flush_leaves_the_thread_asleep_unless_urgent(tmp_path):
     assert writers._wake.is_set() or writers._unwritten < 2  # woken (or already writing)
     writers.close()
     assert [step for step, _ in read_events(tmp_path)[("train", "epoch_mfu")]] == [0, 1]
+
+
+def test_queued_summaries_reach_disk_without_a_flush(tmp_path, monkeypatch):
+    monkeypatch.setattr(summary_writer, "WRITE_INTERVAL", 0.01)
+    writers = SummaryWriters(str(tmp_path))
+    writers.open()
+    writers.scalar("train", "epoch_mfu", 0.5, 0)
+    deadline = time.monotonic() + 10
+    while ("train", "epoch_mfu") not in read_events(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ("train", "epoch_mfu") in read_events(tmp_path)  # the thread took it: no hook handed it over
+    writers.close()
