@@ -211,7 +211,8 @@ class SummaryWriters(Summaries):
                 "that no (run, tag, step) is written twice",
                 cause=("second writer", self.log_dir), seen=self._warned,
             )
-        self._start_thread()  # here, as the fit starts, rather than in the first epoch's hooks
+        with self._mutex:  # the writing thread starts here, as the fit starts, not in the first epoch's hooks
+            self._ensure_thread_locked()
 
     def _queue(self, run: str, item, step: int | None = None) -> None:
         self.queue_many([(run, item, step)])
@@ -265,11 +266,10 @@ class SummaryWriters(Summaries):
             if self._thread is None:
                 self._start_thread_locked()
 
-    def _start_thread(self) -> None:
-        """The writing thread, started where it is not running (a thread does not outlive a fork)."""
-        with self._mutex:
-            if self._thread is None or not self._thread.is_alive():
-                self._start_thread_locked()
+    def _ensure_thread_locked(self) -> None:
+        """The writing thread, started where it is not running (it ends when idle, and does not outlive a fork)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._start_thread_locked()
 
     def _start_thread_locked(self) -> None:
         self._thread = threading.Thread(target=self._write_jobs, name="nns-summary-writer", daemon=True)
@@ -277,9 +277,11 @@ class SummaryWriters(Summaries):
 
     def wait(self) -> None:
         """Until the writing thread has written (or failed to write) everything queued so far."""
-        self._start_thread()
         with self._mutex:
             self._hand_over_locked(retry=False)
+            if not self._unwritten:
+                return  # no thread started for nothing (at interpreter exit none can be)
+            self._ensure_thread_locked()
             self._wake.set()
             self._idle.wait_for(lambda: not self._unwritten)
 
