@@ -211,6 +211,7 @@ class SummaryWriters(Summaries):
                 "that no (run, tag, step) is written twice",
                 cause=("second writer", self.log_dir), seen=self._warned,
             )
+        _import_writing_modules()
         with self._mutex:  # the writing thread starts here, as the fit starts, not in the first epoch's hooks
             self._ensure_thread_locked()
 
@@ -241,9 +242,11 @@ class SummaryWriters(Summaries):
         if urgent:
             self._wake.set()
         for run, path, error in failures:
+            fate = ("they are kept and tried again at the next epoch's end" if isinstance(error, OSError)
+                    else "they are dropped")  # a summary that could not be made
             notices.warn(
-                f"could not write {run!r} summaries to {path!r}: {error.strerror or error!r}; they are kept and "
-                "tried again at the next epoch's end",
+                f"could not write {run!r} summaries to {path!r}: {getattr(error, 'strerror', None) or error!r}; "
+                f"{fate}",
                 cause=("write", self.run_folder(run)), seen=self._warned,
             )
 
@@ -379,6 +382,16 @@ class Staged(Summaries):
     def commit(self, writers: SummaryWriters) -> None:
         writers.queue_many(self.items)
         self.items = []
+
+
+def _import_writing_modules() -> None:
+    """Import what writing needs now: at interpreter exit, where the summaries of an interrupted fit are written,
+    modules that register exit handlers (``concurrent.futures``, which TensorBoard's imports reach) cannot be."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: F401
+    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow  # noqa: F401
+    from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata  # noqa: F401
+    from tensorboard.plugins.text import metadata as text_metadata  # noqa: F401
+    from tensorboard.util import tensor_util  # noqa: F401
 
 
 def _string_value(tag: str, data: bytes, metadata):

@@ -2,6 +2,9 @@
 a thread that ended when idle is started again."""
 
 import errno
+import pathlib
+import subprocess
+import sys
 import time
 
 import pytest
@@ -78,3 +81,14 @@ def test_queued_summaries_reach_disk_without_a_flush(tmp_path, monkeypatch):
         time.sleep(0.01)
     assert ("train", "epoch_mfu") in read_events(tmp_path)  # the thread took it: no hook handed it over
     writers.close()
+
+
+def test_what_is_queued_when_the_process_exits_is_written(tmp_path):
+    script = (f"from nns_callbacks.summary_writer import SummaryWriters\n"
+              f"writers = SummaryWriters({str(tmp_path)!r})\n"
+              f"writers.open()\n"
+              f"writers.scalar('train', 'epoch_mfu', 0.5, 3)\n")  # no close: the exit handler writes it
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300,
+                          cwd=pathlib.Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert read_events(tmp_path)[("train", "epoch_mfu")] == [(3, 0.5)]
