@@ -289,8 +289,8 @@ class SummaryWriters(Summaries):
             self._idle.wait_for(lambda: not self._unwritten)
 
     def _write_jobs(self) -> None:
-        """Write what flushes hand over, every ``WRITE_INTERVAL`` or when woken; end after ``QUIET_SECONDS`` with
-        nothing handed over."""
+        """Take and write what is queued, every ``WRITE_INTERVAL`` or when woken; end after ``QUIET_SECONDS``
+        with nothing to write."""
         quiet_since = time.monotonic()
         while True:
             self._wake.wait(WRITE_INTERVAL)
@@ -332,16 +332,12 @@ class SummaryWriters(Summaries):
         try:
             file.write(event_files.records([_event(item) for item in items]))
         except OSError as error:
-            self._requeue(run, items)
             with self._mutex:
+                self._keep_for_retry(run, items)
                 self._failures.append((run, file.path or self.run_folder(run), error))
         except Exception as error:  # noqa: BLE001  (a summary that cannot be made: dropped, said)
             with self._mutex:
                 self._failures.append((run, file.path or self.run_folder(run), error))
-
-    def _requeue(self, run: str, items: list) -> None:
-        with self._mutex:
-            self._keep_for_retry(run, items)
 
     def _keep_for_retry(self, run: str, items: list) -> None:
         """Items that could not be written, in order, handed over again first at the next flush (mutex held)."""
