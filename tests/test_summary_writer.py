@@ -58,17 +58,20 @@ def test_a_writing_thread_that_ended_when_idle_is_started_again(tmp_path, monkey
     assert [step for step, _ in read_events(tmp_path)[("train", "epoch_mfu")]] == [0]
 
 
-def test_a_flush_leaves_the_thread_asleep_unless_urgent(tmp_path):
+def test_only_an_urgent_flush_wakes_the_writing_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(summary_writer, "WRITE_INTERVAL", 60.0)  # left alone, the thread looks in a minute
     writers = SummaryWriters(str(tmp_path))
     writers.open()
     writers.scalar("train", "epoch_mfu", 0.5, 0)
     writers.flush()
-    assert not writers._wake.is_set()  # it looks within WRITE_INTERVAL: the hook pays no hand-off
-    writers.scalar("train", "epoch_mfu", 0.5, 1)
+    time.sleep(0.3)
+    assert read_events(tmp_path) == {}  # handed over, not written: the hook woke nothing
     writers.flush(urgent=True)
-    assert writers._wake.is_set() or writers._unwritten < 2  # woken (or already writing)
+    deadline = time.monotonic() + 10
+    while ("train", "epoch_mfu") not in read_events(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert read_events(tmp_path)[("train", "epoch_mfu")] == [(0, 0.5)]
     writers.close()
-    assert [step for step, _ in read_events(tmp_path)[("train", "epoch_mfu")]] == [0, 1]
 
 
 def test_queued_summaries_reach_disk_without_a_flush(tmp_path, monkeypatch):
